@@ -1,0 +1,264 @@
+"""Command-line entry points: blpopq {produce,daemon,collect,run} and the blpopq-* aliases.
+
+Only this module prints, configures logging, reads the environment and picks exit codes
+(see errors.py); everything it calls takes a Settings and returns values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+import redis
+
+from . import __version__
+from .collector import FORMATS, Outcomes, attention_order, render, summary, wait_for
+from .config import ENVIRONMENT, Settings, build_settings
+from .connection import check_reachable, make_client, mask_url
+from .embedded import RedisServer
+from .errors import EXIT_OK, EXIT_TASK_FAILED, BlpopqError, InputError, RedisUnavailable
+from .instructions import InstructionError, Request, decode_source, parse
+from .messages import FAILED_STATUSES
+from .producer import enqueue
+from .protocol import Protocol
+from .supervisor import Supervisor
+
+log = logging.getLogger("blpopq")
+
+# --- argument parsing ----------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-url", help=f"Redis URL (env {ENVIRONMENT['redis_url']}; "
+                        "default redis://localhost:6379; `run` embeds its own Redis)")
+    parser.add_argument("--namespace", help="key namespace: keys are {NAMESPACE}:vip ... "
+                        "(env BLPOPQ_NAMESPACE, default blpopq)")
+    parser.add_argument("--log-level", default=os.environ.get("BLPOPQ_LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+
+
+def _input_options(parser: argparse.ArgumentParser, *flags: str) -> None:
+    parser.add_argument("file", help="instruction file, or - for standard input")
+    parser.add_argument(*flags, "--input-format", dest="input_format", default="auto",
+                        choices=["auto", "text", "jsonl"],
+                        help="instruction format (auto: jsonl if the name ends in .jsonl)")
+    parser.add_argument("--max-difficulty", type=int, help="largest difficulty accepted (32)")
+    parser.add_argument("--chunk-size", type=int,
+                        help="tasks per MULTI/EXEC transaction (50000)")
+
+
+def _worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", "-w", type=int, help="worker processes (default: CPUs)")
+    parser.add_argument("--grace", type=float, help="seconds to finish a task on stop (30)")
+    parser.add_argument("--block-timeout", type=float, help="BLPOP timeout in seconds (2)")
+    parser.add_argument("--max-attempts", type=int, help="nonces tried per block (2**36)")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", dest="output_format", choices=FORMATS, default="table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="blpopq", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"blpopq {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    produce = commands.add_parser("produce", help="validate a file and enqueue its requests")
+    _input_options(produce, "--format")
+    _common(produce)
+
+    daemon = commands.add_parser("daemon", help="run the worker pool until SIGTERM/SIGINT")
+    _worker_options(daemon)
+    _common(daemon)
+
+    collect = commands.add_parser("collect", help="print the attention order")
+    collect.add_argument("--batch", help="only this batch")
+    collect.add_argument("--follow", action="store_true", help="keep printing new results")
+    collect.add_argument("--expect", type=int, help="wait until N results (and dead letters)")
+    collect.add_argument("--timeout", type=float, help="with --expect: give up after S seconds")
+    _output_options(collect)
+    _common(collect)
+
+    run = commands.add_parser("run", help="produce, work and collect one file, then exit")
+    _input_options(run)
+    _worker_options(run)
+    _output_options(run)
+    run.add_argument("--timeout", type=float, help="give up waiting after S seconds")
+    _common(run)
+    return parser
+
+
+_SETTING_FLAGS = (
+    "redis_url", "namespace", "workers", "grace", "block_timeout", "max_attempts",
+    "max_difficulty", "chunk_size",
+)  # fmt: skip
+
+
+def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    flags = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
+    return build_settings(flags, environ)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def read_requests(path: str, fmt: str, max_difficulty: int, stdin: Any = None) -> list[Request]:
+    """Parse and validate the whole file; InputError carries every bad line."""
+    source = "<stdin>" if path == "-" else path
+    try:
+        data = (stdin or sys.stdin.buffer).read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return parse(decode_source(data, source), source, fmt, max_difficulty)
+    except InstructionError as exc:
+        raise InputError(str(exc)) from None
+
+
+def connect(settings: Settings) -> Protocol:
+    client = make_client(settings.url, settings.socket_timeout)
+    check_reachable(client, settings.url)
+    return Protocol(client, settings.keys)
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    requests = read_requests(args.file, args.input_format, settings.max_difficulty)
+    report = enqueue(connect(settings), requests, settings.chunk_size)
+    out.write(report.summary() + "\n")
+    return EXIT_OK
+
+
+def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    connect(settings).client.close()  # fail fast, with a clear message, if Redis is unreachable
+    log.info(
+        "blpopq daemon: %d workers on %s namespace %s",
+        settings.worker_count, mask_url(settings.url), settings.namespace,
+    )
+    return Supervisor(settings).run()
+
+
+def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    protocol = connect(settings)
+    outcomes = Outcomes(batch=args.batch)
+    if args.follow:
+        return _follow(protocol, outcomes, args.output_format, out)
+    if args.expect is not None:
+        wait_for(protocol, outcomes, args.expect, args.timeout)
+    else:
+        outcomes.refresh(protocol)
+    out.write(render(attention_order(outcomes.results), args.output_format))
+    return EXIT_OK
+
+
+def _follow(protocol: Protocol, outcomes: Outcomes, fmt: str, out: TextIO) -> int:
+    """Print results as they arrive (in arrival order), until interrupted."""
+    header = fmt != "jsonl"
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            fresh = attention_order(outcomes.refresh(protocol))
+            if fresh:
+                out.write(render(fresh, fmt, header=header))
+                out.flush()
+                header = False
+            wait_for(protocol, outcomes, outcomes.count + 1, None)
+            outcomes.results.clear()  # printed already: keep memory flat while following
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    requests = read_requests(args.file, args.input_format, settings.max_difficulty)
+    with _redis_for_run(settings) as url:
+        settings = replace(settings, redis_url=url)
+        protocol = connect(settings)
+        report = enqueue(protocol, requests, settings.chunk_size)
+        log.info("%s", report.summary())
+        outcomes = Outcomes(batch=report.batch)
+        with _daemon(settings):
+            wait_for(protocol, outcomes, len(report.ids), args.timeout)
+        protocol.client.close()
+    out.write(render(attention_order(outcomes.results), args.output_format))
+    sys.stderr.write(summary(outcomes.results, outcomes.dead) + "\n")
+    for letter in outcomes.dead:
+        sys.stderr.write(f"dead letter {letter.id} ({letter.tier}): {letter.reason}\n")
+    failed = outcomes.dead or any(r.status in FAILED_STATUSES for r in outcomes.results)
+    return EXIT_TASK_FAILED if failed else EXIT_OK
+
+
+@contextlib.contextmanager
+def _redis_for_run(settings: Settings) -> Iterator[str]:
+    """The configured Redis, or a private embedded one that lives as long as the run."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    with RedisServer() as server:
+        log.info("embedded redis-server %s at %s", server.binary, server.url)
+        yield server.url
+
+
+@contextlib.contextmanager
+def _daemon(settings: Settings) -> Iterator[None]:
+    """The worker pool in a child process (its own signal handling), stopped on exit."""
+    process = multiprocessing.get_context("fork").Process(
+        target=_daemon_main, args=(settings,), name="blpopq-daemon"
+    )
+    process.start()
+    try:
+        yield
+    finally:
+        process.terminate()  # SIGTERM: the pool's graceful stop
+        process.join(settings.grace + settings.block_timeout + 15)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _daemon_main(settings: Settings) -> None:
+    sys.exit(Supervisor(settings).run())
+
+
+_COMMANDS = {"produce": cmd_produce, "daemon": cmd_daemon, "collect": cmd_collect, "run": cmd_run}
+
+
+def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
+    try:
+        settings = settings_from(args, dict(os.environ if environ is None else environ))
+        return _COMMANDS[args.command](args, settings, sys.stdout)
+    except BlpopqError as exc:
+        sys.stderr.write(f"blpopq {args.command}: error: {exc}\n")
+        return exc.exit_code
+    except redis.RedisError as exc:
+        error = RedisUnavailable(f"Redis failed: {exc}")
+        sys.stderr.write(f"blpopq {args.command}: error: {error}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _alias(command: str) -> int:
+    return main([command, *sys.argv[1:]])
+
+
+def produce_main() -> int:
+    return _alias("produce")
+
+
+def daemon_main() -> int:
+    return _alias("daemon")
+
+
+def collect_main() -> int:
+    return _alias("collect")

@@ -1,0 +1,54 @@
+"""A small library API for code that enqueues requests and waits for their outcomes by id.
+
+    queue = Queue.from_url("redis://localhost:6379")
+    report = queue.enqueue(parse_text("vip ana mine <64 hex> 12\\n", "<api>"))
+    outcomes = queue.wait(report.ids, timeout=30)   # id -> Result or DeadLetter
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import redis
+
+from .collector import Outcomes, attention_order, wait_until
+from .connection import make_client
+from .instructions import Request
+from .messages import DeadLetter, Result
+from .producer import EnqueueReport, enqueue
+from .protocol import Keyspace, Protocol
+
+
+class Queue:
+    def __init__(self, client: redis.Redis, namespace: str = "blpopq", chunk_size: int = 50_000):
+        self.protocol = Protocol(client, Keyspace(namespace))
+        self.chunk_size = chunk_size
+
+    @classmethod
+    def from_url(cls, url: str, namespace: str = "blpopq") -> Queue:
+        return cls(make_client(url), namespace)
+
+    def enqueue(self, requests: Sequence[Request]) -> EnqueueReport:
+        """Push every request (highest tier first) in one transaction per chunk."""
+        return enqueue(self.protocol, requests, self.chunk_size)
+
+    def results(self, batch: str | None = None) -> list[Result]:
+        """Every result so far (of one batch, if given), in attention order. Deletes nothing."""
+        outcomes = Outcomes(batch=batch)
+        outcomes.refresh(self.protocol)
+        return attention_order(outcomes.results)
+
+    def wait(
+        self, ids: Iterable[str], timeout: float | None = None
+    ) -> dict[str, Result | DeadLetter]:
+        """Block until every id has its outcome; WaitTimeout (with what arrived) past timeout."""
+        wanted = set(ids)
+        outcomes = Outcomes()
+
+        def arrived(o: Outcomes) -> bool:
+            return wanted <= {item.id for item in [*o.results, *o.dead]}
+
+        wait_until(self.protocol, outcomes, arrived, timeout)
+        return {
+            item.id: item for item in [*outcomes.results, *outcomes.dead] if item.id in wanted
+        }

@@ -1,0 +1,119 @@
+"""One frozen Settings object, built once at the edge (flags over environment over defaults).
+
+It is picklable, so it crosses into worker processes, and each process builds its own
+Redis client from it: nothing here holds a connection or any other state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .connection import DEFAULT_URL
+from .errors import ConfigError
+from .instructions import DEFAULT_MAX_DIFFICULTY
+from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
+from .protocol import Keyspace
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (cgroup/affinity aware where the OS says so)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: None means "not configured": produce/daemon/collect use DEFAULT_URL, run embeds a Redis.
+    redis_url: str | None = None
+    namespace: str = "blpopq"
+    workers: int = 0  # 0: default_workers()
+    #: BLPOP timeout: how often an idle worker re-checks for shutdown and a dead connection.
+    block_timeout: float = 2.0
+    #: Seconds a stopping worker may spend finishing its task before it puts it back.
+    grace: float = 30.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_difficulty: int = DEFAULT_MAX_DIFFICULTY
+    #: Tasks per MULTI/EXEC when producing; larger files are pushed in several transactions.
+    chunk_size: int = 50_000
+    #: Cap of the exponential backoff between reconnect attempts and worker restarts.
+    backoff_max: float = 5.0
+
+    @property
+    def url(self) -> str:
+        return self.redis_url or DEFAULT_URL
+
+    @property
+    def keys(self) -> Keyspace:
+        return Keyspace(self.namespace)
+
+    @property
+    def socket_timeout(self) -> float:
+        # Above the BLPOP timeout, or redis-py reports an idle BLPOP as a timeout error.
+        return self.block_timeout + 10.0
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or default_workers()
+
+    def validate(self) -> Settings:
+        checks = [
+            (self.workers >= 0, "workers must be 0 (one per CPU) or more"),
+            (0 < self.block_timeout <= 300, "block timeout must be in (0, 300] seconds"),
+            (self.grace >= 0, "grace must be 0 or more seconds"),
+            (self.max_attempts >= 1, "max attempts must be at least 1"),
+            (0 <= self.max_difficulty <= MAX_DIFFICULTY, "max difficulty must be in 0..256"),
+            (self.chunk_size >= 1, "chunk size must be at least 1"),
+            (self.backoff_max > 0, "backoff max must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        try:
+            self.keys  # noqa: B018 - validates the namespace
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return self
+
+
+#: Environment variable of each setting. REDIS_URL is the convention RQ and Celery users know.
+ENVIRONMENT = {
+    "redis_url": "REDIS_URL",
+    "namespace": "BLPOPQ_NAMESPACE",
+    "workers": "BLPOPQ_WORKERS",
+    "block_timeout": "BLPOPQ_BLOCK_TIMEOUT",
+    "grace": "BLPOPQ_GRACE",
+    "max_attempts": "BLPOPQ_MAX_ATTEMPTS",
+    "max_difficulty": "BLPOPQ_MAX_DIFFICULTY",
+    "chunk_size": "BLPOPQ_CHUNK_SIZE",
+    "backoff_max": "BLPOPQ_BACKOFF_MAX",
+}
+
+
+def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Flags (None = not given) over environment over defaults, validated."""
+    types = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for name, variable in ENVIRONMENT.items():
+        text = environ.get(variable)
+        if text:
+            values[name] = _convert(name, types[name], text, variable)
+    for name, value in flags.items():
+        if name not in types:
+            raise ConfigError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = value
+    return replace(Settings(), **values).validate()
+
+
+def _convert(name: str, kind: Any, text: str, variable: str) -> Any:
+    converters = {"int": int, "float": float}
+    convert = converters.get(str(kind), str)
+    try:
+        return convert(text)
+    except ValueError:
+        raise ConfigError(f"{variable}={text!r} is not a valid {kind} for {name}") from None

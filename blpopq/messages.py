@@ -1,0 +1,192 @@
+"""What travels through Redis: tasks, results and dead letters, as JSON.
+
+Pure: no I/O. JSON only (never pickle, never eval), so any language can read the queue.
+A task that cannot be decoded raises DecodeError with a reason fit for a dead letter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .tiers import Tier
+
+SCHEMA_VERSION = 1
+OPS = ("mine", "verify")
+_HEX = frozenset("0123456789abcdef")
+
+
+class DecodeError(ValueError):
+    """A task in Redis is not one blpopq can run; the message is the dead-letter reason."""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    batch: str
+    tier: Tier
+    client: str
+    op: str
+    prev: str
+    difficulty: int
+    count: int
+    nonce: int | None
+    source: str
+    line: int
+    enqueued_at: float
+
+    def to_json(self) -> str:
+        body = {"v": SCHEMA_VERSION, **asdict(self), "tier": self.tier.value}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Task:
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DecodeError(f"task is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise DecodeError("task is not a JSON object")
+        if body.get("v") != SCHEMA_VERSION:
+            raise DecodeError(f"unsupported task schema version {body.get('v')!r}")
+        return _task_from_fields(body)
+
+
+def _require(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = body.get(name)
+    # bool is an int subclass, and `true` is never a valid number here.
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise DecodeError(f"field {name!r} is missing or not of the expected type")
+    return value
+
+
+def _task_from_fields(body: dict[str, Any]) -> Task:
+    try:
+        tier = Tier(body.get("tier"))
+    except ValueError:
+        raise DecodeError(f"unknown tier {body.get('tier')!r}") from None
+    op = _require(body, "op", str)
+    if op not in OPS:
+        raise DecodeError(f"unknown op {op!r}")
+    prev = _require(body, "prev", str)
+    if len(prev) != 64 or not _HEX.issuperset(prev):
+        raise DecodeError("prev must be 64 lower-case hexadecimal digits")
+    difficulty = _require(body, "difficulty", int)
+    if not 0 <= difficulty <= 256:
+        raise DecodeError(f"difficulty {difficulty} is outside 0..256")
+    count = _require(body, "count", int)
+    if count < 1:
+        raise DecodeError(f"count {count} is below 1")
+    nonce = body.get("nonce")
+    if op == "verify":
+        nonce = _require(body, "nonce", int)
+        if not 0 <= nonce < 2**64:
+            raise DecodeError(f"nonce {nonce} is outside 0..2**64-1")
+    elif nonce is not None:
+        raise DecodeError("a mine task carries no nonce")
+    return Task(
+        id=_require(body, "id", str),
+        batch=_require(body, "batch", str),
+        tier=tier,
+        client=_require(body, "client", str),
+        op=op,
+        prev=prev,
+        difficulty=difficulty,
+        count=count,
+        nonce=nonce,
+        source=_require(body, "source", str),
+        line=_require(body, "line", int),
+        enqueued_at=float(_require(body, "enqueued_at", (int, float))),
+    )
+
+
+#: The result keys users' scripts depend on, in the order they are written. Add, never rename.
+RESULT_FIELDS = (
+    "position", "id", "batch", "source", "line", "tier", "client", "op", "status",
+    "prev", "difficulty", "nonce", "hash", "blocks", "attempts", "worker",
+    "enqueued_at", "started_at", "finished_at", "error",
+)  # fmt: skip
+
+#: Statuses that make `blpopq run` exit 1 (`invalid` is a correct answer to a verify).
+FAILED_STATUSES = frozenset({"error", "exhausted"})
+
+
+@dataclass(frozen=True)
+class Result:
+    position: int
+    id: str
+    batch: str
+    source: str
+    line: int
+    tier: str
+    client: str
+    op: str
+    status: str  # ok | exhausted | valid | invalid | error
+    prev: str
+    difficulty: int
+    nonce: int | None
+    hash: str | None
+    blocks: tuple[dict[str, Any], ...]
+    attempts: int
+    worker: str
+    enqueued_at: float
+    started_at: float
+    finished_at: float
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def wait_ms(self) -> float:
+        return (self.started_at - self.enqueued_at) * 1000.0
+
+    @property
+    def run_ms(self) -> float:
+        return (self.finished_at - self.started_at) * 1000.0
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {name: getattr(self, name) for name in RESULT_FIELDS}
+        body["blocks"] = list(self.blocks)
+        return {**body, **self.extra}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Result:
+        body = json.loads(raw)
+        known = {name: body.pop(name) for name in RESULT_FIELDS if name in body}
+        known["blocks"] = tuple(known.get("blocks", ()))
+        return cls(**known, extra=body)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A task that will not be run, with why. `raw` is the task exactly as found in Redis."""
+
+    reason: str
+    raw: str
+    id: str | None
+    batch: str | None
+    tier: str | None
+    worker: str
+    at: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> DeadLetter:
+        return cls(**json.loads(raw))
+
+
+def peek_identity(raw: str) -> tuple[str | None, str | None]:
+    """Best-effort (id, batch) of a task that failed to decode, for its dead letter."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    ident, batch = body.get("id"), body.get("batch")
+    return (ident if isinstance(ident, str) else None, batch if isinstance(batch, str) else None)

@@ -1,0 +1,85 @@
+"""Turn validated requests into tasks and push them, all or nothing.
+
+The caller parses and validates the whole file first (instructions.parse), so a bad file
+enqueues nothing. Tasks are pushed highest tier first, each tier in file order, in one
+MULTI/EXEC per ``chunk_size`` tasks: a file up to that size lands whole or not at all. A
+larger file is pushed in several transactions, still in priority order, so a crash midway
+leaves a prefix of that order (every vip before any alto ...), never a gap inside it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+from .instructions import Request
+from .messages import Task
+from .protocol import Protocol
+from .tiers import TIERS, Tier
+
+
+@dataclass(frozen=True)
+class EnqueueReport:
+    batch: str
+    counts: dict[Tier, int]
+    ids: tuple[str, ...]  # in file order
+    transactions: int
+
+    def summary(self) -> str:
+        per_tier = " ".join(f"{t.value}={self.counts.get(t, 0)}" for t in TIERS)
+        return f"enqueued {len(self.ids)} requests ({per_tier}) batch={self.batch}"
+
+
+def new_batch_id() -> str:
+    """Sortable by time, unique by its random tail: 20261123T150102-3fa9c1."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def build_tasks(requests: Sequence[Request], batch: str, enqueued_at: float) -> list[Task]:
+    """One task per request, ids ``<batch>.<n>`` numbered in file order from 1."""
+    return [
+        Task(
+            id=f"{batch}.{n}",
+            batch=batch,
+            tier=r.tier,
+            client=r.client,
+            op=r.op,
+            prev=r.prev,
+            difficulty=r.difficulty,
+            count=r.count,
+            nonce=r.nonce,
+            source=r.source,
+            line=r.line,
+            enqueued_at=enqueued_at,
+        )
+        for n, r in enumerate(requests, start=1)
+    ]
+
+
+def priority_order(tasks: Sequence[Task]) -> list[Task]:
+    """Highest tier first; within a tier, file order (the sort is stable)."""
+    rank = {tier: i for i, tier in enumerate(TIERS)}
+    return sorted(tasks, key=lambda t: rank[t.tier])
+
+
+def chunks(tasks: Sequence[Task], size: int) -> Iterator[list[tuple[Tier, list[str]]]]:
+    """Slices of at most ``size`` tasks, each as (tier, encoded tasks) runs for RPUSH."""
+    for start in range(0, len(tasks), size):
+        piece = tasks[start : start + size]
+        yield [(tier, [t.to_json() for t in run]) for tier, run in groupby(piece, lambda t: t.tier)]
+
+
+def enqueue(
+    protocol: Protocol, requests: Sequence[Request], chunk_size: int, batch: str | None = None
+) -> EnqueueReport:
+    batch = batch or new_batch_id()
+    tasks = build_tasks(requests, batch, time.time())
+    transactions = 0
+    for chunk in chunks(priority_order(tasks), chunk_size):
+        protocol.enqueue(chunk)
+        transactions += 1
+    counts = {tier: sum(1 for t in tasks if t.tier is tier) for tier in TIERS}
+    return EnqueueReport(batch, counts, tuple(t.id for t in tasks), transactions)

@@ -1,0 +1,175 @@
+"""Every Redis key name and every command blpopq sends, in one place.
+
+Keys share one hash tag, ``{namespace}``, so a Redis Cluster keeps them on one slot and
+the scripts below may touch them together. The scripts live in ``lua/`` as package data;
+redis-py's ``Script`` keeps their SHA and reloads them after a Redis restart (NOSCRIPT).
+
+Delivery path (what a kill -9 can and cannot lose):
+  produce   RPUSH tasks onto the tier lists in MULTI/EXEC: all of a chunk or none.
+  take      ``take.lua`` pops the first non-empty tier, numbers it and records a claim in
+            ``{ns}:inflight`` in one step. When every tier is empty the worker blocks on
+            ``BLPOP vip alto comun`` and claims what it gets with the same script.
+  settle    ``settle.lua`` pushes the result (or dead letter, or the task back at the head
+            of its tier) and deletes the claim, only if the claim is still this take's.
+A task is outside both a list and ``inflight`` only between BLPOP's reply and the claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis
+
+from .tiers import TIERS, Tier
+
+
+@dataclass(frozen=True)
+class Keyspace:
+    """Key names under one namespace: ``{blpopq}:vip``, ``{blpopq}:results``, ..."""
+
+    namespace: str = "blpopq"
+
+    def __post_init__(self) -> None:
+        if not self.namespace or any(c in self.namespace for c in "{}: \t\r\n"):
+            raise ValueError(
+                f"namespace {self.namespace!r} must be non-empty, without braces, colons or spaces"
+            )
+
+    def _key(self, name: str) -> str:
+        return f"{{{self.namespace}}}:{name}"
+
+    def tier(self, tier: Tier) -> str:
+        return self._key(tier.value)
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """Tier lists in priority order: exactly BLPOP's argument order."""
+        return tuple(self.tier(t) for t in TIERS)
+
+    @property
+    def results(self) -> str:
+        return self._key("results")
+
+    @property
+    def dead(self) -> str:
+        return self._key("dead")
+
+    @property
+    def inflight(self) -> str:
+        return self._key("inflight")
+
+    @property
+    def position(self) -> str:
+        return self._key("position")
+
+    def worker_client_name(self, worker_id: str) -> str:
+        """CLIENT SETNAME of a worker's connection: lets CLIENT LIST show who waits where."""
+        return f"blpopq:{self.namespace}:worker:{worker_id}"
+
+
+@dataclass(frozen=True)
+class Taken:
+    tier: Tier
+    raw: str
+    position: int
+    claimed: bool  # False: the task has no id, so nothing fences it; dead-letter it
+
+
+def _load_script(client: redis.Redis, name: str) -> Any:
+    source = resources.files(__package__).joinpath("lua", name).read_text(encoding="utf-8")
+    return client.register_script(source)
+
+
+class Protocol:
+    """The queue's commands over one redis-py client (one per process: never share across fork)."""
+
+    def __init__(self, client: redis.Redis, keys: Keyspace) -> None:
+        self.client = client
+        self.keys = keys
+        self._take = _load_script(client, "take.lua")
+        self._settle = _load_script(client, "settle.lua")
+        self._take_keys = [*keys.tiers, keys.inflight, keys.position]
+
+    # --- producing -------------------------------------------------------------------------
+    def enqueue(self, chunk: Sequence[tuple[Tier, Sequence[str]]]) -> None:
+        """Push every (tier, tasks) group of one chunk in one MULTI/EXEC: all of it or none."""
+        with self.client.pipeline(transaction=True) as pipe:
+            for tier, tasks in chunk:
+                if tasks:
+                    pipe.rpush(self.keys.tier(tier), *tasks)
+            pipe.execute()
+
+    # --- taking ----------------------------------------------------------------------------
+    def take(self, worker: str) -> Taken | None:
+        """Pop, number and claim the highest-priority waiting task; None if all tiers are empty."""
+        return self._taken(self._take(keys=self._take_keys, args=[worker, "", 0]))
+
+    def block(self, timeout: float) -> tuple[Tier, str] | None:
+        """BLPOP the tiers in priority order. The task is removed from Redis here: claim it next."""
+        popped = self.client.blpop(list(self.keys.tiers), timeout=timeout)
+        if popped is None:
+            return None
+        key, raw = popped
+        return TIERS[self.keys.tiers.index(_text(key))], _text(raw)
+
+    def claim(self, worker: str, tier: Tier, raw: str) -> Taken:
+        """Number and claim a task that BLPOP handed over."""
+        reply = self._take(keys=self._take_keys, args=[worker, raw, TIERS.index(tier) + 1])
+        taken = self._taken(reply)
+        assert taken is not None  # the script only returns false when it had to pop itself
+        return taken
+
+    @staticmethod
+    def _taken(reply: Any) -> Taken | None:
+        if not reply:
+            return None
+        tier_index, raw, position, claimed = reply
+        return Taken(TIERS[int(tier_index) - 1], _text(raw), int(position), bool(claimed))
+
+    # --- settling --------------------------------------------------------------------------
+    def settle_result(self, task_id: str, position: int, result_json: str) -> bool:
+        return self._settle_to(self.keys.results, task_id, position, result_json, "tail")
+
+    def settle_dead(self, task_id: str, position: int, letter_json: str) -> bool:
+        return self._settle_to(self.keys.dead, task_id, position, letter_json, "tail")
+
+    def requeue(self, task_id: str, position: int, tier: Tier, raw: str) -> bool:
+        """Put a claimed task back at the head of its tier so it keeps its place."""
+        return self._settle_to(self.keys.tier(tier), task_id, position, raw, "head")
+
+    def _settle_to(self, dest: str, task_id: str, position: int, value: str, end: str) -> bool:
+        keys = [self.keys.inflight, dest]
+        return bool(self._settle(keys=keys, args=[task_id, position, value, end]))
+
+    def dead_letter_unclaimed(self, letter_json: str) -> None:
+        """A task without an id was never claimed, so there is no claim to fence."""
+        self.client.rpush(self.keys.dead, letter_json)
+
+    def unblock(self, worker_ids: Iterable[str]) -> int:
+        """Wake workers parked in BLPOP, as if it timed out (nil reply: nothing is popped)."""
+        names = {self.keys.worker_client_name(w) for w in worker_ids}
+        woken = 0
+        for entry in self.client.client_list():
+            if entry.get("name") in names and entry.get("cmd") == "blpop":
+                woken += int(self.client.client_unblock(int(entry["id"])))
+        return woken
+
+    # --- reading ---------------------------------------------------------------------------
+    def read_list(self, key: str, start: int = 0, page: int = 1000) -> Iterable[str]:
+        """LRANGE ``key`` from ``start`` to its current end, a page at a time."""
+        while True:
+            items = self.client.lrange(key, start, start + page - 1)
+            yield from (_text(item) for item in items)
+            if len(items) < page:
+                return
+            start += page
+
+    def length(self, key: str) -> int:
+        return int(self.client.llen(key))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value

@@ -1,0 +1,213 @@
+"""The daemon: N worker processes, restarted when they die, stopped in two stages.
+
+Signal handlers only record what arrived (logging or locking inside one can deadlock); a
+self-pipe wakes the main loop, which does the work. Workers ignore SIGINT and take SIGTERM
+from us only, so a Ctrl-C in a terminal, or systemd with KillMode=mixed, reaches each worker
+once. First TERM/INT: workers stop taking, finish their task within the grace period or put
+it back at the head of its tier. Second: we forward it again and workers put tasks back now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import redis
+
+from .config import Settings
+from .connection import make_client
+from .protocol import Protocol
+from .worker import Backoff, worker_identity, worker_process_main
+
+log = logging.getLogger(__name__)
+
+#: A worker that dies sooner than this after its start counts as crash-looping (backoff grows).
+_STABLE_AFTER = 10.0
+#: Extra time over the grace period before a worker that ignores TERM is killed.
+_KILL_MARGIN = 5.0
+
+
+@dataclass
+class _Slot:
+    index: int
+    backoff: Backoff
+    process: BaseProcess | None = None
+    started: float = 0.0
+    restart_at: float = 0.0
+    ready: Any = field(default=None)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._context = multiprocessing.get_context("fork")
+        self._signals: list[int] = []
+        self._slots = [_Slot(i, Backoff(settings.backoff_max)) for i in range(settings.worker_count)]
+        self._announced_ready = False
+
+    # --- public ------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until stopped by a signal (or request_stop). Returns the exit status."""
+        wake_read, wake_write = socket.socketpair()
+        wake_write.setblocking(False)
+        previous = self._install_signal_handlers(wake_write.fileno())
+        try:
+            for slot in self._slots:
+                self._start(slot)
+            self._supervise(wake_read)
+            return self._shut_down(wake_read)
+        finally:
+            self._restore_signal_handlers(previous)
+            wake_read.close()
+            wake_write.close()
+
+    def request_stop(self) -> None:
+        """Ask for a graceful stop as if SIGTERM arrived (for in-process users like `run`)."""
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    @property
+    def pids(self) -> list[int]:
+        return [s.process.pid for s in self._slots if s.process and s.process.pid]
+
+    # --- signals -----------------------------------------------------------------------------
+    def _install_signal_handlers(self, wake_fd: int) -> dict[int, Any]:
+        def record(signum: int, frame: object) -> None:
+            self._signals.append(signum)
+
+        previous = {s: signal.signal(s, record) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous[-1] = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        signal.set_wakeup_fd(previous.pop(-1))
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    # --- running -----------------------------------------------------------------------------
+    def _start(self, slot: _Slot) -> None:
+        # Block TERM/INT across fork so a child cannot run our handler before installing its own.
+        blocked = {signal.SIGTERM, signal.SIGINT}
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            slot.ready = self._context.Event()
+            slot.process = self._context.Process(
+                target=_child_main,
+                args=(self.settings, slot.ready),
+                name=f"blpopq-worker-{slot.index}",
+            )
+            slot.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        slot.started = time.monotonic()
+        log.info("worker %d started (pid %s)", slot.index, slot.process.pid)
+
+    def _supervise(self, wake: socket.socket) -> None:
+        while not self._signals:
+            sentinels = [s.process.sentinel for s in self._slots if s.process is not None]
+            timeout = self._next_timeout()
+            multiprocessing.connection.wait([*sentinels, wake], timeout=timeout)
+            _drain(wake)
+            self._reap_and_restart()
+            self._announce_ready()
+
+    def _next_timeout(self) -> float:
+        waiting = [s.restart_at for s in self._slots if s.process is None]
+        pending_ready = not self._announced_ready
+        soonest = min(waiting, default=time.monotonic() + 1.0)
+        timeout = max(0.0, soonest - time.monotonic())
+        return min(timeout, 0.05) if pending_ready else timeout
+
+    def _reap_and_restart(self) -> None:
+        now = time.monotonic()
+        for slot in self._slots:
+            if slot.process is not None and not slot.process.is_alive():
+                code = slot.process.exitcode
+                slot.process.join()
+                slot.process = None
+                if now - slot.started >= _STABLE_AFTER:
+                    slot.backoff.reset()
+                delay = slot.backoff.next_delay()
+                slot.restart_at = now + delay
+                log.warning(
+                    "worker %d exited with status %s; restarting in %.1f s", slot.index, code, delay
+                )
+            if slot.process is None and now >= slot.restart_at:
+                self._start(slot)
+
+    def _announce_ready(self) -> None:
+        if self._announced_ready:
+            return
+        if all(s.ready is not None and s.ready.is_set() for s in self._slots):
+            self._announced_ready = True
+            log.info("ready: %d workers waiting for work", len(self._slots))
+
+    # --- stopping ----------------------------------------------------------------------------
+    def _shut_down(self, wake: socket.socket) -> int:
+        log.info("stopping: finishing running tasks (grace %.1f s)", self.settings.grace)
+        self._forward(signal.SIGTERM)
+        forwarded = 1
+        self._unblock_idle_workers()
+        deadline = time.monotonic() + self.settings.grace + self.settings.block_timeout
+        deadline += _KILL_MARGIN
+        while self._alive() and time.monotonic() < deadline:
+            sentinels = [p.sentinel for p in self._alive()]
+            multiprocessing.connection.wait([*sentinels, wake], timeout=deadline - time.monotonic())
+            _drain(wake)
+            if len(self._signals) > forwarded and forwarded < 2:
+                log.info("second signal: putting running tasks back now")
+                self._forward(signal.SIGTERM)
+                forwarded = 2
+                deadline = min(deadline, time.monotonic() + self.settings.block_timeout + _KILL_MARGIN)
+        status = 0
+        for process in self._alive():
+            log.error("worker pid %s did not stop in time: killing it", process.pid)
+            process.kill()
+            status = 1
+        for slot in self._slots:
+            if slot.process is not None:
+                slot.process.join()
+        log.info("stopped")
+        return status
+
+    def _unblock_idle_workers(self) -> None:
+        """Idle workers would notice the stop only when BLPOP times out; wake them now.
+        Best effort: CLIENT may be disabled on managed Redis, and then they wait it out."""
+        workers = [worker_identity(p.pid) for p in self._alive() if p.pid]
+        try:
+            client = make_client(self.settings.url, socket_timeout=5.0)
+            with contextlib.closing(client):
+                Protocol(client, self.settings.keys).unblock(workers)
+        except redis.RedisError as exc:
+            log.debug("could not unblock idle workers: %s", exc)
+
+    def _forward(self, signum: int) -> None:
+        for process in self._alive():
+            if process.pid:
+                os.kill(process.pid, signum)
+
+    def _alive(self) -> list[BaseProcess]:
+        return [s.process for s in self._slots if s.process is not None and s.process.is_alive()]
+
+
+def _drain(wake: socket.socket) -> None:
+    wake.setblocking(False)
+    try:
+        while wake.recv(512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _child_main(settings: Settings, ready: Any) -> None:
+    signal.set_wakeup_fd(-1)  # the parent's self-pipe is not ours
+    worker_process_main(settings, ready.set)
