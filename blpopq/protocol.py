@@ -95,12 +95,22 @@ class Protocol:
 
     # --- producing -------------------------------------------------------------------------
     def enqueue(self, chunk: Sequence[tuple[Tier, Sequence[str]]]) -> None:
-        """Push every (tier, tasks) group of one chunk in one MULTI/EXEC: all of it or none."""
+        """Push every (tier, tasks) group of one chunk in one MULTI/EXEC: all of it or none.
+
+        EXEC does not roll back a command that fails inside it, and the only way an RPUSH
+        fails there is a tier key holding another type: so check that first."""
+        self.check_tier_lists()
         with self.client.pipeline(transaction=True) as pipe:
             for tier, tasks in chunk:
                 if tasks:
                     pipe.rpush(self.keys.tier(tier), *tasks)
             pipe.execute()
+
+    def check_tier_lists(self) -> None:
+        for key in self.keys.tiers:
+            kind = _text(self.client.type(key))
+            if kind not in ("list", "none"):
+                raise redis.ResponseError(f"{key} holds a {kind}, not a list: not touching it")
 
     # --- taking ----------------------------------------------------------------------------
     def take(self, worker: str) -> Taken | None:

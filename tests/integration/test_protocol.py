@@ -1,0 +1,119 @@
+"""The Redis protocol itself: priority, numbering, fencing, requeue, all-or-nothing produce."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+
+from blpopq.instructions import Request
+from blpopq.messages import Task
+from blpopq.producer import enqueue
+from blpopq.protocol import Protocol
+from blpopq.tiers import TIERS, Tier
+
+from ..helpers import prev_hash
+
+
+def request(tier: Tier, n: int, difficulty: int = 1) -> Request:
+    return Request(tier, f"c{n}", "mine", prev_hash(n), difficulty, 1, None, "f.txt", n)
+
+
+def test_blpop_argument_order_is_the_priority_order(protocol: Protocol) -> None:
+    """BLPOP checks keys left to right, so the key order is the priority contract."""
+    ns = protocol.keys.namespace
+    assert protocol.keys.tiers == (f"{{{ns}}}:vip", f"{{{ns}}}:alto", f"{{{ns}}}:comun")
+    assert TIERS == (Tier.VIP, Tier.ALTO, Tier.COMUN)
+
+
+def test_take_pops_highest_tier_first_and_numbers_in_take_order(protocol: Protocol) -> None:
+    """Every vip before any alto before any comun; positions follow the take order."""
+    reqs = [request(Tier.COMUN, 1), request(Tier.ALTO, 2), request(Tier.VIP, 3), request(Tier.VIP, 4)]
+    enqueue(protocol, reqs, chunk_size=100)
+    taken = [protocol.take("w:1") for _ in range(4)]
+    assert protocol.take("w:1") is None
+    assert [t.tier for t in taken if t] == [Tier.VIP, Tier.VIP, Tier.ALTO, Tier.COMUN]
+    assert [Task.from_json(t.raw).line for t in taken if t] == [3, 4, 2, 1]
+    positions = [t.position for t in taken if t]
+    assert positions == sorted(positions) and len(set(positions)) == 4
+    assert protocol.client.hlen(protocol.keys.inflight) == 4
+
+
+def test_claim_after_blpop_records_the_task_in_flight(protocol: Protocol) -> None:
+    """A task BLPOP hands over is numbered and claimed by the same script as a take."""
+    enqueue(protocol, [request(Tier.ALTO, 1)], chunk_size=10)
+    popped = protocol.block(timeout=1)
+    assert popped is not None and popped[0] is Tier.ALTO
+    taken = protocol.claim("w:1", *popped)
+    assert taken.claimed and taken.tier is Tier.ALTO
+    record = json.loads(protocol.client.hget(protocol.keys.inflight, Task.from_json(taken.raw).id))
+    assert record["position"] == taken.position and record["worker"] == "w:1"
+
+
+def test_settle_writes_one_result_and_fences_a_repeat(protocol: Protocol) -> None:
+    """No duplicate results: a second settle of the same claim is refused."""
+    enqueue(protocol, [request(Tier.VIP, 1)], chunk_size=10)
+    taken = protocol.take("w:1")
+    assert taken is not None
+    task_id = Task.from_json(taken.raw).id
+    assert protocol.settle_result(task_id, taken.position, '{"r":1}') is True
+    assert protocol.settle_result(task_id, taken.position, '{"r":2}') is False
+    assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b'{"r":1}']
+    assert protocol.client.hlen(protocol.keys.inflight) == 0
+
+
+def test_settle_of_an_older_claim_is_fenced_off(protocol: Protocol) -> None:
+    """A stale worker whose task was taken again cannot write over the newer take."""
+    enqueue(protocol, [request(Tier.VIP, 1)], chunk_size=10)
+    first = protocol.take("w:old")
+    assert first is not None
+    task_id = Task.from_json(first.raw).id
+    assert protocol.requeue(task_id, first.position, first.tier, first.raw)
+    second = protocol.take("w:new")
+    assert second is not None and second.position > first.position
+    assert protocol.settle_result(task_id, first.position, "stale") is False
+    assert protocol.settle_result(task_id, second.position, "fresh") is True
+    assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b"fresh"]
+
+
+def test_requeue_puts_the_task_back_at_the_head_of_its_tier(protocol: Protocol) -> None:
+    """A task given back on stop keeps its place ahead of the rest of its tier."""
+    enqueue(protocol, [request(Tier.ALTO, 1), request(Tier.ALTO, 2)], chunk_size=10)
+    taken = protocol.take("w:1")
+    assert taken is not None
+    assert protocol.requeue(Task.from_json(taken.raw).id, taken.position, taken.tier, taken.raw)
+    head = protocol.client.lindex(protocol.keys.tier(Tier.ALTO), 0)
+    assert head is not None and head.decode() == taken.raw
+    assert protocol.client.hlen(protocol.keys.inflight) == 0
+
+
+def test_a_task_without_id_is_returned_unclaimed(protocol: Protocol) -> None:
+    """Garbage in a tier list is handed to the worker (to dead-letter), never claimed."""
+    protocol.client.rpush(protocol.keys.tier(Tier.COMUN), "not json")
+    taken = protocol.take("w:1")
+    assert taken is not None and not taken.claimed and taken.raw == "not json"
+    assert protocol.client.hlen(protocol.keys.inflight) == 0
+
+
+def test_enqueue_chunks_keep_priority_order_across_transactions(protocol: Protocol) -> None:
+    """A file larger than one transaction still lands vip first, each tier in file order."""
+    reqs = [request(TIERS[n % 3], n) for n in range(1, 31)]
+    report = enqueue(protocol, reqs, chunk_size=4)
+    assert report.transactions == 8
+    for tier in TIERS:
+        raws = protocol.client.lrange(protocol.keys.tier(tier), 0, -1)
+        lines = [Task.from_json(r).line for r in raws]
+        assert lines == [r.line for r in reqs if r.tier is tier]
+
+
+def test_enqueue_is_all_or_nothing_within_a_transaction(protocol: Protocol) -> None:
+    """A transaction that fails leaves none of its tasks behind."""
+    vip_key = protocol.keys.tier(Tier.VIP)
+    protocol.client.set(vip_key, "a string, so RPUSH onto it fails inside EXEC")
+    reqs = [request(Tier.COMUN, 1), request(Tier.VIP, 2)]
+    with pytest.raises(redis.ResponseError):
+        enqueue(protocol, reqs, chunk_size=10)
+    # EXEC would not roll back the failed RPUSH, so blpopq checks the tier keys before the
+    # transaction: the comun push of the same chunk must not be visible.
+    assert protocol.client.llen(protocol.keys.tier(Tier.COMUN)) == 0
