@@ -31,4 +31,7 @@ __all__ = [
     "Tier",
     "WaitTimeout",
     "__version__",
+    "parse",
+    "parse_jsonl",
+    "parse_text",
 ]

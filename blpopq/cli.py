@@ -37,22 +37,35 @@ log = logging.getLogger("blpopq")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis-url", help=f"Redis URL (env {ENVIRONMENT['redis_url']}; "
-                        "default redis://localhost:6379; `run` embeds its own Redis)")
-    parser.add_argument("--namespace", help="key namespace: keys are {NAMESPACE}:vip ... "
-                        "(env BLPOPQ_NAMESPACE, default blpopq)")
-    parser.add_argument("--log-level", default=os.environ.get("BLPOPQ_LOG_LEVEL", "INFO"),
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    parser.add_argument(
+        "--redis-url",
+        help=f"Redis URL (env {ENVIRONMENT['redis_url']}; "
+        "default redis://localhost:6379; `run` embeds its own Redis)",
+    )
+    parser.add_argument(
+        "--namespace",
+        help="key namespace: keys are {NAMESPACE}:vip ... (env BLPOPQ_NAMESPACE, default blpopq)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("BLPOPQ_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+    )
 
 
 def _input_options(parser: argparse.ArgumentParser, *flags: str) -> None:
     parser.add_argument("file", help="instruction file, or - for standard input")
-    parser.add_argument(*flags, "--input-format", dest="input_format", default="auto",
-                        choices=["auto", "text", "jsonl"],
-                        help="instruction format (auto: jsonl if the name ends in .jsonl)")
+    parser.add_argument(
+        *flags,
+        "--input-format",
+        dest="input_format",
+        default="auto",
+        choices=["auto", "text", "jsonl"],
+        help="instruction format (auto: jsonl if the name ends in .jsonl)",
+    )
     parser.add_argument("--max-difficulty", type=int, help="largest difficulty accepted (32)")
-    parser.add_argument("--chunk-size", type=int,
-                        help="tasks per MULTI/EXEC transaction (50000)")
+    parser.add_argument("--chunk-size", type=int, help="tasks per MULTI/EXEC transaction (50000)")
 
 
 def _worker_options(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +153,9 @@ def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     connect(settings).client.close()  # fail fast, with a clear message, if Redis is unreachable
     log.info(
         "blpopq daemon: %d workers on %s namespace %s",
-        settings.worker_count, mask_url(settings.url), settings.namespace,
+        settings.worker_count,
+        mask_url(settings.url),
+        settings.namespace,
     )
     return Supervisor(settings).run()
 

@@ -1,8 +1,8 @@
 """A small library API for code that enqueues requests and waits for their outcomes by id.
 
-    queue = Queue.from_url("redis://localhost:6379")
-    report = queue.enqueue(parse_text("vip ana mine <64 hex> 12\\n", "<api>"))
-    outcomes = queue.wait(report.ids, timeout=30)   # id -> Result or DeadLetter
+queue = Queue.from_url("redis://localhost:6379")
+report = queue.enqueue(parse_text("vip ana mine <64 hex> 12\\n", "<api>"))
+outcomes = queue.wait(report.ids, timeout=30)   # id -> Result or DeadLetter
 """
 
 from __future__ import annotations
@@ -46,9 +46,7 @@ class Queue:
         outcomes = Outcomes()
 
         def arrived(o: Outcomes) -> bool:
-            return wanted <= {item.id for item in [*o.results, *o.dead]}
+            return wanted <= {item.id for item in o.all()}
 
         wait_until(self.protocol, outcomes, arrived, timeout)
-        return {
-            item.id: item for item in [*outcomes.results, *outcomes.dead] if item.id in wanted
-        }
+        return {item.id: item for item in outcomes.all() if item.id in wanted}

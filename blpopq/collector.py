@@ -21,7 +21,18 @@ from .tiers import TIERS
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("position", "tier", "client", "op", "status", "nonce", "hash", "worker", "wait_ms", "run_ms")
+COLUMNS = (
+    "position",
+    "tier",
+    "client",
+    "op",
+    "status",
+    "nonce",
+    "hash",
+    "worker",
+    "wait_ms",
+    "run_ms",
+)
 FORMATS = ("table", "jsonl", "csv")
 
 
@@ -38,6 +49,9 @@ class Outcomes:
     dead: list[DeadLetter] = field(default_factory=list)
     _results_read: int = 0
     _dead_read: int = 0
+
+    def all(self) -> list[Result | DeadLetter]:
+        return [*self.results, *self.dead]
 
     @property
     def count(self) -> int:

@@ -79,7 +79,7 @@ class Taken:
 
 
 def _load_script(client: redis.Redis, name: str) -> Any:
-    source = resources.files(__package__).joinpath("lua", name).read_text(encoding="utf-8")
+    source = resources.files(__package__).joinpath("lua").joinpath(name).read_text(encoding="utf-8")
     return client.register_script(source)
 
 

@@ -26,7 +26,12 @@ def run_task(
     except pow.Cancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the task is reported, not fatal
-        outcome = {"status": "error", "blocks": (), "attempts": 0, "error": f"{type(exc).__name__}: {exc}"}
+        outcome = {
+            "status": "error",
+            "blocks": (),
+            "attempts": 0,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
     blocks = outcome["blocks"]
     last = blocks[-1] if blocks and outcome["status"] != "exhausted" else None
     return Result(
@@ -53,7 +58,9 @@ def run_task(
     )
 
 
-def _outcome(task: Task, max_attempts: int, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+def _outcome(
+    task: Task, max_attempts: int, should_stop: Callable[[], bool] | None
+) -> dict[str, Any]:
     if task.op == "verify":
         assert task.nonce is not None  # Task.from_json guarantees it for verify
         valid, digest = pow.verify(task.prev, task.nonce, task.difficulty)

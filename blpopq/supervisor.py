@@ -51,7 +51,9 @@ class Supervisor:
         self.settings = settings
         self._context = multiprocessing.get_context("fork")
         self._signals: list[int] = []
-        self._slots = [_Slot(i, Backoff(settings.backoff_max)) for i in range(settings.worker_count)]
+        self._slots = [
+            _Slot(i, Backoff(settings.backoff_max)) for i in range(settings.worker_count)
+        ]
         self._announced_ready = False
 
     # --- public ------------------------------------------------------------------------------
@@ -83,7 +85,9 @@ class Supervisor:
         def record(signum: int, frame: object) -> None:
             self._signals.append(signum)
 
-        previous = {s: signal.signal(s, record) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous: dict[int, Any] = {
+            s: signal.signal(s, record) for s in (signal.SIGTERM, signal.SIGINT)
+        }
         previous[-1] = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
         return previous
 
@@ -167,7 +171,9 @@ class Supervisor:
                 log.info("second signal: putting running tasks back now")
                 self._forward(signal.SIGTERM)
                 forwarded = 2
-                deadline = min(deadline, time.monotonic() + self.settings.block_timeout + _KILL_MARGIN)
+                deadline = min(
+                    deadline, time.monotonic() + self.settings.block_timeout + _KILL_MARGIN
+                )
         status = 0
         for process in self._alive():
             log.error("worker pid %s did not stop in time: killing it", process.pid)

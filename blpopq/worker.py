@@ -173,7 +173,9 @@ class Worker:
         if not written:
             # Fenced off: the claim was settled already (a retry after a lost reply) or was
             # taken over by a newer take of the same task. Either way one outcome exists.
-            log.info("outcome of task %s fenced off (claim %d gone)", outcome.task_id, taken.position)
+            log.info(
+                "outcome of task %s fenced off (claim %d gone)", outcome.task_id, taken.position
+            )
         self._pending = None
 
     def _log_abandoned(self) -> None:

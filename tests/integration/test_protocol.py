@@ -29,7 +29,12 @@ def test_blpop_argument_order_is_the_priority_order(protocol: Protocol) -> None:
 
 def test_take_pops_highest_tier_first_and_numbers_in_take_order(protocol: Protocol) -> None:
     """Every vip before any alto before any comun; positions follow the take order."""
-    reqs = [request(Tier.COMUN, 1), request(Tier.ALTO, 2), request(Tier.VIP, 3), request(Tier.VIP, 4)]
+    reqs = [
+        request(Tier.COMUN, 1),
+        request(Tier.ALTO, 2),
+        request(Tier.VIP, 3),
+        request(Tier.VIP, 4),
+    ]
     enqueue(protocol, reqs, chunk_size=100)
     taken = [protocol.take("w:1") for _ in range(4)]
     assert protocol.take("w:1") is None

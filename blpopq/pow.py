@@ -1,0 +1,229 @@
+"""SHA-256 proof of work.
+
+``H(prev, n)`` is the SHA-256 of the ASCII bytes of ``prev`` (64 lower-case hex
+digits) immediately followed by the decimal digits of ``n`` (no leading zeros,
+``n >= 0``), so ``printf '%s%s' PREV N | sha256sum`` reproduces it.  A hash
+meets difficulty ``d`` when its first ``d`` bits are zero.
+
+Every function here lower-cases ``prev`` before hashing, so there is exactly one
+``H`` no matter how the caller spelled the hex.
+
+The module is pure: no I/O, no logging, no module-level mutable state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+MAX_DIFFICULTY = 256
+
+#: Nonces tried per block before giving up.  At the default maximum difficulty
+#: of 32 each nonce succeeds with probability 2**-32, so the chance that 2**36
+#: nonces all fail is (1 - 2**-32)**(2**36) ~ e**-16 ~ 1e-7: exhaustion means
+#: "absurdly unlucky", not "normal slow job".  The cap exists so that a
+#: difficulty far above what the operator intended still ends, instead of
+#: pinning a core forever.
+DEFAULT_MAX_ATTEMPTS = 2**36
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+# Nonces >= 100 are hashed as <digits of n // 100> + <two digits>.  The
+# two-digit tails are precomputed so the hot loop formats no integers, and the
+# prefix hash state is built once per hundred nonces instead of per nonce.
+_TAILS: tuple[bytes, ...] = tuple(b"%02d" % i for i in range(100))
+
+
+@dataclass(frozen=True)
+class Block:
+    nonce: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class MineOutcome:
+    status: str
+    blocks: tuple[Block, ...]
+    attempts: int
+
+
+class Cancelled(Exception):
+    """Raised by :func:`mine` when ``should_stop()`` returned True."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"mining cancelled after {attempts} attempts")
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[type[Cancelled], tuple[int]]:
+        # The default reduce would rebuild from the message string, turning
+        # .attempts into text when the exception crosses a process boundary.
+        return Cancelled, (self.attempts,)
+
+
+def is_valid_prev(prev: str) -> bool:
+    return len(prev) == 64 and all(ch in _HEX_DIGITS for ch in prev)
+
+
+def _normalise_prev(prev: str) -> str:
+    if not isinstance(prev, str) or not is_valid_prev(prev):
+        raise ValueError("prev must be 64 hexadecimal digits")
+    return prev.lower()
+
+
+def _check_difficulty(difficulty: int) -> None:
+    # bool is an int subclass; True as a difficulty is certainly a caller bug.
+    if isinstance(difficulty, bool) or not 0 <= difficulty <= MAX_DIFFICULTY:
+        raise ValueError(f"difficulty must be between 0 and {MAX_DIFFICULTY}, got {difficulty!r}")
+
+
+def _check_nonce(nonce: int) -> None:
+    if isinstance(nonce, bool) or nonce < 0:
+        raise ValueError(f"nonce must be >= 0, got {nonce!r}")
+
+
+def _target(difficulty: int) -> bytes:
+    """Digests strictly below this 32-byte string have ``difficulty`` leading zero bits.
+
+    Only valid for difficulty >= 1: for 0 the bound would be 2**256, which does
+    not fit in 32 bytes (and every digest qualifies anyway).
+    """
+    return (1 << (256 - difficulty)).to_bytes(32, "big")
+
+
+def pow_hash(prev: str, nonce: int) -> bytes:
+    """The digest ``H(prev, nonce)``, computed the obvious way (reference implementation)."""
+    prev = _normalise_prev(prev)
+    _check_nonce(nonce)
+    return hashlib.sha256(f"{prev}{nonce}".encode("ascii")).digest()
+
+
+def meets_difficulty(digest: bytes, difficulty: int) -> bool:
+    _check_difficulty(difficulty)
+    if len(digest) != 32:
+        raise ValueError(f"digest must be 32 bytes, got {len(digest)}")
+    return difficulty == 0 or digest < _target(difficulty)
+
+
+def search(prev: str, difficulty: int, start: int, stop: int) -> tuple[int, bytes] | None:
+    """Smallest ``n`` in ``[start, stop)`` whose ``H(prev, n)`` meets ``difficulty``.
+
+    Returns ``(n, digest)`` or None.  This is the CPU hot path of the product.
+    """
+    prev = _normalise_prev(prev)
+    _check_difficulty(difficulty)
+    _check_nonce(start)
+    if start >= stop:
+        return None
+    # Hashing the 64-byte prev fills exactly one SHA-256 block, so every copy
+    # of this state saves one compression per attempt.
+    base = hashlib.sha256(prev.encode("ascii"))
+    if difficulty == 0:
+        digest = base.copy()
+        digest.update(b"%d" % start)
+        return start, digest.digest()
+    target = _target(difficulty)
+    if start < 100:
+        found = _search_small(base, target, start, min(stop, 100))
+        if found is not None or stop <= 100:
+            return found
+        start = 100
+    return _search_hundreds(base, target, start, stop)
+
+
+def _search_small(base: _Hash, target: bytes, start: int, stop: int) -> tuple[int, bytes] | None:
+    # Below 100 the digit count varies, so no fixed-width tail applies; at most
+    # 100 attempts, so plain formatting costs nothing worth optimising.
+    for n in range(start, stop):
+        h = base.copy()
+        h.update(b"%d" % n)
+        digest = h.digest()
+        if digest < target:
+            return n, digest
+    return None
+
+
+def _search_hundreds(base: _Hash, target: bytes, start: int, stop: int) -> tuple[int, bytes] | None:
+    """Like :func:`search` for ``100 <= start < stop``."""
+    head, first = divmod(start, 100)
+    last_head, last = divmod(stop - 1, 100)
+    copy_base = base.copy
+    while head <= last_head:
+        # head >= 1 here, so its digits never start with 0 and "%02d" tails
+        # produce the canonical spelling of head * 100 + tail.
+        prefix = copy_base()
+        prefix.update(b"%d" % head)
+        copy_prefix = prefix.copy
+        end = last + 1 if head == last_head else 100
+        tails = _TAILS if first == 0 and end == 100 else _TAILS[first:end]
+        for tail in tails:
+            h = copy_prefix()
+            h.update(tail)
+            digest = h.digest()
+            if digest < target:
+                return head * 100 + int(tail), digest
+        first = 0
+        head += 1
+    return None
+
+
+def mine(
+    prev: str,
+    difficulty: int,
+    count: int = 1,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    should_stop: Callable[[], bool] | None = None,
+    chunk: int = 65536,
+) -> MineOutcome:
+    """Mine ``count`` chained blocks, each with the smallest qualifying nonce.
+
+    Block ``i + 1`` is mined from block ``i``'s hash.  ``should_stop`` is polled
+    before every chunk of ``chunk`` nonces; when it returns True, :class:`Cancelled`
+    is raised carrying the number of hashes computed so far.  A block that tries
+    nonces ``0 .. max_attempts - 1`` without success ends the run with status
+    ``"exhausted"`` and only the blocks finished before it.
+    """
+    current = _normalise_prev(prev)
+    _check_difficulty(difficulty)
+    for name, value in (("count", count), ("max_attempts", max_attempts), ("chunk", chunk)):
+        if isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value!r}")
+    blocks: list[Block] = []
+    attempts = 0
+    for _ in range(count):
+        found = _mine_block(current, difficulty, max_attempts, should_stop, chunk, attempts)
+        if found is None:
+            return MineOutcome("exhausted", tuple(blocks), attempts + max_attempts)
+        nonce, digest = found
+        attempts += nonce + 1
+        current = digest.hex()
+        blocks.append(Block(nonce, current))
+    return MineOutcome("ok", tuple(blocks), attempts)
+
+
+def _mine_block(
+    prev: str,
+    difficulty: int,
+    max_attempts: int,
+    should_stop: Callable[[], bool] | None,
+    chunk: int,
+    attempts_before: int,
+) -> tuple[int, bytes] | None:
+    for start in range(0, max_attempts, chunk):
+        if should_stop is not None and should_stop():
+            # Nonces 0 .. start-1 of this block were all hashed and rejected.
+            raise Cancelled(attempts_before + start)
+        found = search(prev, difficulty, start, min(start + chunk, max_attempts))
+        if found is not None:
+            return found
+    return None
+
+
+def verify(prev: str, nonce: int, difficulty: int) -> tuple[bool, str]:
+    """``(meets difficulty?, hex hash)`` for one claimed nonce."""
+    digest = pow_hash(prev, nonce)
+    return meets_difficulty(digest, difficulty), digest.hex()

@@ -1,0 +1,62 @@
+"""Settings: flags over environment over defaults; bad values are errors, never ignored."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from blpopq.config import Settings, build_settings
+from blpopq.connection import mask_url
+from blpopq.errors import ConfigError
+
+
+def test_flags_win_over_environment_over_defaults() -> None:
+    env = {"REDIS_URL": "redis://env:1/0", "BLPOPQ_WORKERS": "3", "BLPOPQ_GRACE": "7.5"}
+    settings = build_settings({"workers": 5, "redis_url": None}, env)
+    assert settings.workers == 5 and settings.grace == 7.5
+    assert settings.url == "redis://env:1/0"
+    assert build_settings({}, {}).url == "redis://localhost:6379"
+    assert build_settings({}, {}).redis_url is None
+
+
+def test_settings_cross_process_boundaries() -> None:
+    """Workers get their Settings by pickling (multiprocessing), never a live client."""
+    settings = Settings(redis_url="redis://x:1", namespace="n")
+    assert pickle.loads(pickle.dumps(settings)) == settings
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        ({}, {"BLPOPQ_WORKERS": "many"}, "BLPOPQ_WORKERS"),
+        ({"workers": -1}, {}, "workers"),
+        ({"block_timeout": 0.0}, {}, "block timeout"),
+        ({"namespace": "a{b}"}, {}, "namespace"),
+        ({"namespace": ""}, {}, "namespace"),
+        ({"max_difficulty": 300}, {}, "difficulty"),
+        ({"bogus": 1}, {}, "unknown setting"),
+    ],
+)
+def test_bad_values_are_rejected_with_the_culprit_named(flags, env, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match=message):
+        build_settings(flags, env)
+
+
+def test_socket_timeout_stays_above_the_blpop_timeout() -> None:
+    settings = Settings(block_timeout=30.0)
+    assert settings.socket_timeout > settings.block_timeout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret@host:6379/0",
+        "redis://user:s3cret@host:6379/0",
+        "rediss://:s3cret@host/0",
+        "unix:///tmp/r.sock?db=0&password=s3cret",
+    ],
+)
+def test_passwords_are_masked(url: str) -> None:
+    masked = mask_url(url)
+    assert "s3cret" not in masked and "***" in masked

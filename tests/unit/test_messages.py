@@ -1,0 +1,84 @@
+"""Task/Result/DeadLetter codecs: JSON only, strict on what a worker will run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from blpopq.messages import RESULT_FIELDS, DeadLetter, DecodeError, Result, Task, peek_identity
+from blpopq.tiers import Tier
+
+PREV = "ab" * 32
+
+
+def task(**changes: object) -> Task:
+    base = dict(
+        id="b.1", batch="b", tier=Tier.VIP, client="José", op="mine", prev=PREV, difficulty=8,
+        count=2, nonce=None, source="f.txt", line=3, enqueued_at=1763900000.123456,
+    )  # fmt: skip
+    base.update(changes)
+    return Task(**base)  # type: ignore[arg-type]
+
+
+def test_task_round_trips_through_json_exactly() -> None:
+    original = task()
+    encoded = original.to_json()
+    assert json.loads(encoded)["v"] == 1 and "José" in encoded  # UTF-8, not \\u escapes
+    assert Task.from_json(encoded) == original
+    assert Task.from_json(encoded.encode()) == original
+
+
+def test_verify_task_round_trips() -> None:
+    original = task(op="verify", nonce=2**64 - 1, count=1)
+    assert Task.from_json(original.to_json()) == original
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda b: "not json", "not valid JSON"),
+        (lambda b: "[1, 2]", "not a JSON object"),
+        (lambda b: {**b, "v": 99}, "schema version"),
+        (lambda b: {**b, "tier": "gold"}, "unknown tier"),
+        (lambda b: {**b, "op": "burn"}, "unknown op"),
+        (lambda b: {**b, "prev": "AB" * 32}, "prev"),
+        (lambda b: {**b, "prev": "ab" * 31}, "prev"),
+        (lambda b: {**b, "difficulty": 257}, "difficulty"),
+        (lambda b: {**b, "difficulty": True}, "difficulty"),
+        (lambda b: {**b, "count": 0}, "count"),
+        (lambda b: {**b, "nonce": 5}, "no nonce"),
+        (lambda b: {**b, "op": "verify"}, "nonce"),
+        (lambda b: {**b, "op": "verify", "nonce": 2**64}, "nonce"),
+        (lambda b: {k: v for k, v in b.items() if k != "id"}, "'id'"),
+    ],
+)
+def test_bad_tasks_raise_decode_error_with_a_reason(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
+    body = json.loads(task().to_json())
+    mutated = mutate(body)
+    raw = mutated if isinstance(mutated, str) else json.dumps(mutated)
+    with pytest.raises(DecodeError, match=reason):
+        Task.from_json(raw)
+
+
+def test_result_keeps_every_contract_key_in_order_and_extra_keys() -> None:
+    result = Result(
+        position=4, id="b.1", batch="b", source="f", line=1, tier="vip", client="c", op="mine",
+        status="ok", prev=PREV, difficulty=1, nonce=7, hash="00" * 32,
+        blocks=({"nonce": 7, "hash": "00" * 32},), attempts=8, worker="h:1",
+        enqueued_at=1.0, started_at=2.0, finished_at=2.5,
+    )  # fmt: skip
+    body = json.loads(result.to_json())
+    assert tuple(body) == RESULT_FIELDS
+    body["future_key"] = "kept"
+    decoded = Result.from_json(json.dumps(body))
+    assert decoded == result and decoded.extra == {"future_key": "kept"}
+    assert decoded.wait_ms == 1000.0 and decoded.run_ms == 500.0
+
+
+def test_dead_letter_round_trips_and_identity_is_best_effort() -> None:
+    letter = DeadLetter("bad", "raw", None, None, "vip", "h:1", 1.0)
+    assert DeadLetter.from_json(letter.to_json()) == letter
+    assert peek_identity('{"id": "x", "batch": "y"}') == ("x", "y")
+    assert peek_identity('{"id": 5}') == (None, None)
+    assert peek_identity("garbage") == (None, None)
