@@ -53,8 +53,12 @@ def start_server(binary: str, directory: Path, extra_args: tuple[str, ...] = ())
     return server
 
 
-@pytest.fixture(scope="session", params=[path for _, path in BINARIES], ids=[i for i, _ in BINARIES])
-def redis_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+@pytest.fixture(
+    scope="session", params=[path for _, path in BINARIES], ids=[i for i, _ in BINARIES]
+)
+def redis_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RedisServer]:
     """One private server per binary for the whole run (tests use distinct namespaces)."""
     server = start_server(request.param, tmp_path_factory.mktemp("redis"))
     yield server

@@ -28,7 +28,10 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    command: str, *args: str, env: dict[str, str] | None = None, input: bytes | None = None,
+    command: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run an installed console script (``blpopq-produce`` ...) to completion."""
