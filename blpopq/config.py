@@ -42,6 +42,19 @@ class Settings:
     chunk_size: int = 50_000
     #: Cap of the exponential backoff between reconnect attempts and worker restarts.
     backoff_max: float = 5.0
+    #: A worker whose heartbeat is older than this is declared dead and its task recovered.
+    #: Heartbeats come from a thread in each worker process every lease/3 seconds, so a long
+    #: CPU-bound search never looks stalled, while a SIGSTOPped or frozen process does.
+    lease: float = 15.0
+    #: How long a task popped by BLPOP but never claimed waits before it is taken back.
+    orphan_grace: float = 5.0
+    #: Seconds between reaper passes (one pass per period across all daemons of a namespace).
+    reaper_period: float = 5.0
+    #: A task that was running when its worker died this many times is dead-lettered.
+    max_deaths: int = 3
+    #: Test hooks (comma-separated; never set in production): "pause-after-blpop",
+    #: "crash-on-client=NAME". They make the fault tests' moments exact.
+    test_hooks: str = ""
 
     @property
     def url(self) -> str:
@@ -57,6 +70,18 @@ class Settings:
         return self.block_timeout + 10.0
 
     @property
+    def heartbeat_interval(self) -> float:
+        return self.lease / 3
+
+    def hook(self, name: str) -> str | None:
+        """The value of test hook ``name`` ("" for a flag), or None when it is not set."""
+        for item in filter(None, self.test_hooks.split(",")):
+            key, _, value = item.partition("=")
+            if key.strip() == name:
+                return value.strip()
+        return None
+
+    @property
     def worker_count(self) -> int:
         return self.workers or default_workers()
 
@@ -69,6 +94,10 @@ class Settings:
             (0 <= self.max_difficulty <= MAX_DIFFICULTY, "max difficulty must be in 0..256"),
             (self.chunk_size >= 1, "chunk size must be at least 1"),
             (self.backoff_max > 0, "backoff max must be positive"),
+            (self.lease > 0, "lease must be positive"),
+            (self.orphan_grace >= 0, "orphan grace must be 0 or more seconds"),
+            (self.reaper_period > 0, "reaper period must be positive"),
+            (self.max_deaths >= 1, "max deaths must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -91,6 +120,11 @@ ENVIRONMENT = {
     "max_difficulty": "BLPOPQ_MAX_DIFFICULTY",
     "chunk_size": "BLPOPQ_CHUNK_SIZE",
     "backoff_max": "BLPOPQ_BACKOFF_MAX",
+    "lease": "BLPOPQ_LEASE",
+    "orphan_grace": "BLPOPQ_ORPHAN_GRACE",
+    "reaper_period": "BLPOPQ_REAPER_PERIOD",
+    "max_deaths": "BLPOPQ_MAX_DEATHS",
+    "test_hooks": "BLPOPQ_TEST_HOOKS",
 }
 
 

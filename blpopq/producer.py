@@ -65,11 +65,17 @@ def priority_order(tasks: Sequence[Task]) -> list[Task]:
     return sorted(tasks, key=lambda t: rank[t.tier])
 
 
-def chunks(tasks: Sequence[Task], size: int) -> Iterator[list[tuple[Tier, list[str]]]]:
-    """Slices of at most ``size`` tasks, each as (tier, encoded tasks) runs for RPUSH."""
+Chunk = list[tuple[Tier, list[tuple[str, str]]]]
+
+
+def chunks(tasks: Sequence[Task], size: int) -> Iterator[Chunk]:
+    """Slices of at most ``size`` tasks, each as (tier, [(id, task JSON)]) runs."""
     for start in range(0, len(tasks), size):
         piece = tasks[start : start + size]
-        yield [(tier, [t.to_json() for t in run]) for tier, run in groupby(piece, lambda t: t.tier)]
+        yield [
+            (tier, [(t.id, t.to_json()) for t in run])
+            for tier, run in groupby(piece, lambda t: t.tier)
+        ]
 
 
 def enqueue(

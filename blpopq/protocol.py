@@ -16,6 +16,7 @@ A task is outside both a list and ``inflight`` only between BLPOP's reply and th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -65,6 +66,42 @@ class Keyspace:
     def position(self) -> str:
         return self._key("position")
 
+    def queued(self, tier: Tier) -> str:
+        """Sorted set: id -> sequence of registered tasks in (or just popped from) a tier."""
+        return self._key(f"queued:{tier.value}")
+
+    def seq(self, tier: Tier) -> str:
+        return self._key(f"seq:{tier.value}")
+
+    def headseq(self, tier: Tier) -> str:
+        return self._key(f"headseq:{tier.value}")
+
+    @property
+    def queued_sets(self) -> tuple[str, ...]:
+        return tuple(self.queued(t) for t in TIERS)
+
+    @property
+    def tasks(self) -> str:
+        """Hash: id -> task JSON of every open task (queued or running): what recovery needs."""
+        return self._key("tasks")
+
+    @property
+    def workers(self) -> str:
+        """Sorted set: live worker -> lease expiry in ms on Redis's clock."""
+        return self._key("workers")
+
+    @property
+    def epochs(self) -> str:
+        return self._key("epochs")
+
+    @property
+    def suspects(self) -> str:
+        return self._key("suspects")
+
+    @property
+    def reaper_lock(self) -> str:
+        return self._key("reaper")
+
     def worker_client_name(self, worker_id: str) -> str:
         """CLIENT SETNAME of a worker's connection: lets CLIENT LIST show who waits where."""
         return f"blpopq:{self.namespace}:worker:{worker_id}"
@@ -78,8 +115,12 @@ class Taken:
     claimed: bool  # False: the task has no id, so nothing fences it; dead-letter it
 
 
+class DeclaredDead(Exception):
+    """This worker's lease ran out and the reaper gave its claims to others: it must stop."""
+
+
 def _load_script(client: redis.Redis, name: str) -> Any:
-    source = resources.files(__package__).joinpath("lua").joinpath(name).read_text(encoding="utf-8")
+    source = resources.files(__package__).joinpath("lua").joinpath(name).read_text("utf-8")
     return client.register_script(source)
 
 
@@ -89,21 +130,29 @@ class Protocol:
     def __init__(self, client: redis.Redis, keys: Keyspace) -> None:
         self.client = client
         self.keys = keys
+        self._enqueue = _load_script(client, "enqueue.lua")
         self._take = _load_script(client, "take.lua")
         self._settle = _load_script(client, "settle.lua")
-        self._take_keys = [*keys.tiers, keys.inflight, keys.position]
+        self._heartbeat = _load_script(client, "heartbeat.lua")
+        self._reap = _load_script(client, "reap.lua")
+        self._take_keys = [
+            *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers, keys.epochs
+        ]  # fmt: skip
 
     # --- producing -------------------------------------------------------------------------
-    def enqueue(self, chunk: Sequence[tuple[Tier, Sequence[str]]]) -> None:
-        """Push every (tier, tasks) group of one chunk in one MULTI/EXEC: all of it or none.
+    def enqueue(self, chunk: Sequence[tuple[Tier, Sequence[tuple[str, str]]]]) -> None:
+        """Push and register every (tier, [(id, task)]) group of one chunk in one MULTI/EXEC:
+        all of it or none.
 
-        EXEC does not roll back a command that fails inside it, and the only way an RPUSH
+        EXEC does not roll back a command that fails inside it, and the only way our script
         fails there is a tier key holding another type: so check that first."""
         self.check_tier_lists()
         with self.client.pipeline(transaction=True) as pipe:
             for tier, tasks in chunk:
                 if tasks:
-                    pipe.rpush(self.keys.tier(tier), *tasks)
+                    keys = [self.keys.tier(tier), self.keys.queued(tier), self.keys.seq(tier)]
+                    args = [part for pair in tasks for part in pair]
+                    self._enqueue(keys=[*keys, self.keys.tasks], args=args, client=pipe)
             pipe.execute()
 
     def check_tier_lists(self) -> None:
@@ -118,7 +167,8 @@ class Protocol:
         return self._taken(self._take(keys=self._take_keys, args=[worker, "", 0]))
 
     def block(self, timeout: float) -> tuple[Tier, str] | None:
-        """BLPOP the tiers in priority order. The task is removed from Redis here: claim it next."""
+        """BLPOP the tiers in priority order. The task is removed from Redis here: claim it next
+        (until then only its registration remembers it: the reaper's orphan search)."""
         popped = self.client.blpop(list(self.keys.tiers), timeout=timeout)
         if popped is None:
             return None
@@ -126,7 +176,7 @@ class Protocol:
         return TIERS[self.keys.tiers.index(_text(key))], _text(raw)
 
     def claim(self, worker: str, tier: Tier, raw: str) -> Taken:
-        """Number and claim a task that BLPOP handed over."""
+        """Number and claim a task that BLPOP handed over. Safe to repeat after a lost reply."""
         reply = self._take(keys=self._take_keys, args=[worker, raw, TIERS.index(tier) + 1])
         taken = self._taken(reply)
         assert taken is not None  # the script only returns false when it had to pop itself
@@ -136,27 +186,59 @@ class Protocol:
     def _taken(reply: Any) -> Taken | None:
         if not reply:
             return None
+        if int(reply[0]) == -1:
+            raise DeclaredDead("this worker's lease ran out; its claims went to others")
         tier_index, raw, position, claimed = reply
         return Taken(TIERS[int(tier_index) - 1], _text(raw), int(position), bool(claimed))
 
     # --- settling --------------------------------------------------------------------------
     def settle_result(self, task_id: str, position: int, result_json: str) -> bool:
-        return self._settle_to(self.keys.results, task_id, position, result_json, "tail")
+        return self._settle_to(self.keys.results, task_id, position, result_json)
 
     def settle_dead(self, task_id: str, position: int, letter_json: str) -> bool:
-        return self._settle_to(self.keys.dead, task_id, position, letter_json, "tail")
+        return self._settle_to(self.keys.dead, task_id, position, letter_json)
 
     def requeue(self, task_id: str, position: int, tier: Tier, raw: str) -> bool:
         """Put a claimed task back at the head of its tier so it keeps its place."""
-        return self._settle_to(self.keys.tier(tier), task_id, position, raw, "head")
+        keys = [
+            self.keys.inflight, self.keys.tier(tier), self.keys.tasks,
+            self.keys.queued(tier), self.keys.headseq(tier),
+        ]  # fmt: skip
+        return bool(self._settle(keys=keys, args=[task_id, position, raw, "head"]))
 
-    def _settle_to(self, dest: str, task_id: str, position: int, value: str, end: str) -> bool:
-        keys = [self.keys.inflight, dest]
-        return bool(self._settle(keys=keys, args=[task_id, position, value, end]))
+    def _settle_to(self, dest: str, task_id: str, position: int, value: str) -> bool:
+        keys = [self.keys.inflight, dest, self.keys.tasks]
+        return bool(self._settle(keys=keys, args=[task_id, position, value, "tail"]))
 
     def dead_letter_unclaimed(self, letter_json: str) -> None:
         """A task without an id was never claimed, so there is no claim to fence."""
         self.client.rpush(self.keys.dead, letter_json)
+
+    def claims_of(self, worker: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, claim) of every claim this worker holds, e.g. one whose reply was lost."""
+        claims = self.client.hgetall(self.keys.inflight)
+        mine = [(_text(k), json.loads(v)) for k, v in claims.items()]
+        return [(task_id, claim) for task_id, claim in mine if claim.get("worker") == worker]
+
+    # --- liveness and recovery -------------------------------------------------------------
+    def heartbeat(self, worker: str, mode: str, lease: float) -> bool:
+        """'join', 'beat' (False: declared dead) or 'leave' (also how the supervisor reports
+        a worker it saw die, so its claims are recovered without waiting for the lease)."""
+        keys = [self.keys.workers, self.keys.epochs]
+        return bool(self._heartbeat(keys=keys, args=[worker, mode, int(lease * 1000)]))
+
+    def try_lock_reaper(self, owner: str, period: float) -> bool:
+        """At most one reaper pass per period across every daemon sharing the namespace."""
+        return bool(self.client.set(self.keys.reaper_lock, owner, nx=True, px=int(period * 1000)))
+
+    def reap(self, orphan_grace: float) -> list[tuple[str, dict[str, Any]]]:
+        """Declare expired workers dead, claim orphans, and return claims nobody alive holds."""
+        keys = [
+            self.keys.workers, self.keys.epochs, self.keys.inflight, self.keys.suspects,
+            self.keys.position, *self.keys.tiers, *self.keys.queued_sets, self.keys.tasks,
+        ]  # fmt: skip
+        flat = self._reap(keys=keys, args=[int(orphan_grace * 1000)])
+        return [(_text(flat[i]), json.loads(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def unblock(self, worker_ids: Iterable[str]) -> int:
         """Wake workers parked in BLPOP, as if it timed out (nil reply: nothing is popped)."""

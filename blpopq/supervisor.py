@@ -26,6 +26,7 @@ import redis
 from .config import Settings
 from .connection import make_client
 from .protocol import Protocol
+from .recovery import recover
 from .worker import Backoff, worker_identity, worker_process_main
 
 log = logging.getLogger(__name__)
@@ -135,9 +136,11 @@ class Supervisor:
         now = time.monotonic()
         for slot in self._slots:
             if slot.process is not None and not slot.process.is_alive():
-                code = slot.process.exitcode
+                code, pid = slot.process.exitcode, slot.process.pid
                 slot.process.join()
                 slot.process = None
+                if pid is not None:
+                    self._report_death(pid)
                 if now - slot.started >= _STABLE_AFTER:
                     slot.backoff.reset()
                 delay = slot.backoff.next_delay()
@@ -147,6 +150,19 @@ class Supervisor:
                 )
             if slot.process is None and now >= slot.restart_at:
                 self._start(slot)
+
+    def _report_death(self, pid: int) -> None:
+        """Tell Redis now, so the task the worker held is recovered at once, not when its
+        lease runs out. Best effort: if Redis is away, the lease expiry still catches it."""
+        settings = self.settings
+        try:
+            with make_client(settings.url, socket_timeout=5.0) as client:
+                protocol = Protocol(client, settings.keys)
+                protocol.heartbeat(worker_identity(pid), "leave", 0)
+                reaper = f"supervisor:{worker_identity(os.getpid())}"
+                recover(protocol, settings.orphan_grace, settings.max_deaths, reaper)
+        except redis.RedisError as exc:
+            log.warning("could not report the death of worker pid %d: %s", pid, exc)
 
     def _announce_ready(self) -> None:
         if self._announced_ready:

@@ -8,10 +8,13 @@ the head of its tier; a second request puts it back at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +25,15 @@ from .config import Settings
 from .connection import make_client
 from .messages import DeadLetter, DecodeError, Task, peek_identity
 from .pow import Cancelled
-from .protocol import Protocol, Taken
+from .protocol import DeclaredDead, Protocol, Taken
+from .recovery import recover
 from .runner import run_task
+from .tiers import TIERS, Tier
 
 log = logging.getLogger(__name__)
+
+#: Exit status of a worker that found itself declared dead (the supervisor restarts it).
+EXIT_DECLARED_DEAD = 75
 
 
 class StopFlag:
@@ -88,62 +96,112 @@ class Worker:
         self.settings = settings
         self.stop = stop
         self.worker_id = worker_id or worker_identity(os.getpid())
+        self.declared_dead = threading.Event()
         self._pending: _Outcome | None = None
+        self._popped: tuple[Tier, str] | None = None  # BLPOP's reply, until it is claimed
 
     def serve(self, on_ready: Callable[[], None] = lambda: None) -> None:
-        """Serve until stopped. Connection failures are logged and retried with backoff."""
+        """Serve until stopped. Connection failures are logged and retried with backoff.
+
+        Raises DeclaredDead when the reaper gave this worker's claims away (its lease ran out
+        while it was stopped or cut off): the process must exit and start afresh."""
+        heartbeat = Heartbeat(self.settings, self.worker_id, self.declared_dead)
         backoff = Backoff(self.settings.backoff_max)
-        while not self.stop.requested or self._pending is not None:
-            name = self.settings.keys.worker_client_name(self.worker_id)
-            client = make_client(self.settings.url, self.settings.socket_timeout, name)
-            try:
-                protocol = Protocol(client, self.settings.keys)
-                client.ping()
-                on_ready()
-                backoff.reset()
-                self._serve(protocol)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if self.stop.hard:
-                    self._log_abandoned()
-                    return
-                delay = backoff.next_delay()
-                log.warning("Redis connection lost (%s); retrying in %.1f s", exc, delay)
-                self._sleep_unless_stopped(delay)
-            finally:
-                client.close()
+        try:
+            while not self.stop.requested or self._pending is not None:
+                if self._serve_connected(on_ready, heartbeat, backoff):
+                    break
+        finally:
+            heartbeat.leave()
+        if self.declared_dead.is_set():
+            raise DeclaredDead(f"worker {self.worker_id} was declared dead")
+
+    def _serve_connected(
+        self, on_ready: Callable[[], None], heartbeat: Heartbeat, backoff: Backoff
+    ) -> bool:
+        """One connection's worth of serving; True when the worker is done for good."""
+        name = self.settings.keys.worker_client_name(self.worker_id)
+        client = make_client(self.settings.url, self.settings.socket_timeout, name)
+        try:
+            protocol = Protocol(client, self.settings.keys)
+            heartbeat.join(protocol)
+            self._release_forgotten_claims(protocol)
+            on_ready()
+            backoff.reset()
+            self._serve(protocol)
+            return True
+        except DeclaredDead:
+            self.declared_dead.set()
+            return True
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if self.stop.hard or self.declared_dead.is_set():
+                self._log_abandoned()
+                return True
+            delay = backoff.next_delay()
+            log.warning("Redis connection lost (%s); retrying in %.1f s", exc, delay)
+            self._sleep_unless_stopped(delay)
+            return False
+        finally:
+            client.close()
 
     def _serve(self, protocol: Protocol) -> None:
-        while True:
+        while not self.declared_dead.is_set():
             if self._pending is not None:
                 self._settle(protocol, self._pending)
-            if self.stop.requested:
+            if self._popped is None and self.stop.requested:
                 return
-            taken = protocol.take(self.worker_id)
-            if taken is None:
-                popped = protocol.block(self.settings.block_timeout)
-                if popped is None:
-                    continue
-                taken = protocol.claim(self.worker_id, *popped)
-            self._pending = self._handle(taken)
+            taken = self._take(protocol)
+            if taken is not None:
+                self._pending = self._handle(taken)
+        raise DeclaredDead(self.worker_id)
+
+    def _take(self, protocol: Protocol) -> Taken | None:
+        """Claim what BLPOP handed over; else take by priority; else wait in BLPOP once.
+
+        ``_popped`` is kept until its claim succeeds, so a connection lost in between only
+        delays the claim (repeating a claim whose reply was lost is harmless)."""
+        if self._popped is not None:
+            claimed = protocol.claim(self.worker_id, *self._popped)
+            self._popped = None
+            return claimed
+        taken = protocol.take(self.worker_id)
+        if taken is None:
+            self._popped = protocol.block(self.settings.block_timeout)
+            self._test_pause_after_blpop()
+        return taken
+
+    def _release_forgotten_claims(self, protocol: Protocol) -> None:
+        """After a reconnect, a claim whose reply was lost (or a settle that a Redis restart
+        undid) is ours but unknown to us: give it back rather than leave it stuck."""
+        keep = self._pending.taken.position if self._pending is not None else None
+        for task_id, claim in protocol.claims_of(self.worker_id):
+            if claim["position"] != keep:
+                tier = TIERS[int(claim["tier"]) - 1]
+                if protocol.requeue(task_id, int(claim["position"]), tier, claim["task"]):
+                    log.warning("gave back task %s: claimed before a lost connection", task_id)
 
     def _handle(self, taken: Taken) -> _Outcome:
         try:
             task = Task.from_json(taken.raw)
         except DecodeError as exc:
             return self._dead_letter(taken, str(exc))
+        self._test_crash_on(task)
         try:
             result = run_task(
                 task,
                 position=taken.position,
                 worker=self.worker_id,
                 max_attempts=self.settings.max_attempts,
-                should_stop=self.stop.abort_running_task,
+                should_stop=self._abort_running_task,
             )
         except Cancelled:
             log.info("stopping: task %s goes back to the head of %s", task.id, taken.tier.value)
             return _Outcome("requeue", taken, task.id, taken.raw)
         log.debug("task %s %s at position %d", task.id, result.status, taken.position)
         return _Outcome("result", taken, task.id, result.to_json())
+
+    def _abort_running_task(self) -> bool:
+        return self.declared_dead.is_set() or self.stop.abort_running_task()
 
     def _dead_letter(self, taken: Taken, reason: str) -> _Outcome:
         task_id, batch = peek_identity(taken.raw)
@@ -186,6 +244,16 @@ class Worker:
                 self._pending.task_id,
             )
 
+    def _test_pause_after_blpop(self) -> None:
+        if self._popped is not None and self.settings.hook("pause-after-blpop") is not None:
+            log.warning("test hook: paused between BLPOP and claim")
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _test_crash_on(self, task: Task) -> None:
+        if task.client == self.settings.hook("crash-on-client"):
+            log.warning("test hook: crashing on task %s", task.id)
+            os._exit(70)
+
     def _sleep_unless_stopped(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while not self.stop.hard and time.monotonic() < deadline:
@@ -202,10 +270,64 @@ def install_stop_handlers(stop: StopFlag) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class Heartbeat:
+    """A thread that renews this worker's lease and, when no one else has lately, runs the
+    reaper. A thread (not the supervisor) so that a stopped or frozen process stops beating,
+    while a long search holding the GIL in short slices keeps beating."""
+
+    def __init__(self, settings: Settings, worker_id: str, declared_dead: threading.Event):
+        self.settings = settings
+        self.worker_id = worker_id
+        self.declared_dead = declared_dead
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def join(self, protocol: Protocol) -> None:
+        """Register (or renew) the lease on the main connection, then start beating."""
+        if self._thread is None:
+            protocol.heartbeat(self.worker_id, "join", self.settings.lease)
+            self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+            self._thread.start()
+
+    def leave(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(self.settings.socket_timeout)
+        if self.declared_dead.is_set():
+            return
+        with contextlib.suppress(redis.RedisError), self._client() as client:
+            Protocol(client, self.settings.keys).heartbeat(self.worker_id, "leave", 0)
+
+    def _client(self) -> redis.Redis:
+        return make_client(self.settings.url, socket_timeout=self.settings.heartbeat_interval)
+
+    def _run(self) -> None:
+        with self._client() as client:
+            protocol = Protocol(client, self.settings.keys)
+            while not self._stopped.wait(self.settings.heartbeat_interval):
+                try:
+                    if not protocol.heartbeat(self.worker_id, "beat", self.settings.lease):
+                        log.error("declared dead by the reaper (lease ran out): stopping")
+                        self.declared_dead.set()
+                        return
+                    self._maybe_reap(protocol)
+                except redis.RedisError as exc:
+                    log.debug("heartbeat failed: %s", exc)
+
+    def _maybe_reap(self, protocol: Protocol) -> None:
+        s = self.settings
+        if protocol.try_lock_reaper(self.worker_id, s.reaper_period):
+            recover(protocol, s.orphan_grace, s.max_deaths, self.worker_id)
+
+
 def worker_process_main(settings: Settings, on_ready: Callable[[], None]) -> None:
     """Entry point of a worker process started by the supervisor."""
     stop = StopFlag(settings.grace)
     install_stop_handlers(stop)
     # The supervisor forks with TERM/INT blocked so that no signal lands before our handlers.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-    Worker(settings, stop).serve(on_ready)
+    try:
+        Worker(settings, stop).serve(on_ready)
+    except DeclaredDead as exc:
+        log.error("%s: exiting so the supervisor starts a fresh worker", exc)
+        sys.exit(EXIT_DECLARED_DEAD)

@@ -1,22 +1,31 @@
 -- Settle a claimed task: write its outcome and end the claim, only if the claim is still ours.
 --
--- KEYS[1]  {ns}:inflight  hash: task id -> claim record
--- KEYS[2]  where the outcome goes: {ns}:results, {ns}:dead, or a tier list (requeue)
+-- KEYS[1]  {ns}:inflight  hash: task id -> claim
+-- KEYS[2]  where the outcome goes: {ns}:results, {ns}:dead, or the task's tier list
+-- KEYS[3]  {ns}:tasks     hash: task id -> task JSON while open
+-- KEYS[4]  {ns}:queued:<tier>  (requeue only)
+-- KEYS[5]  {ns}:headseq:<tier> counter going down from 0 (requeue only)
 -- ARGV[1]  task id
--- ARGV[2]  the claim's position (its generation: every claim gets a new one)
--- ARGV[3]  the value to push: result JSON, dead-letter JSON, or the task itself
--- ARGV[4]  'tail' (RPUSH: results, dead letters) or 'head' (LPUSH: requeue keeps its place)
+-- ARGV[2]  the claim's position: its generation, since every take numbers anew
+-- ARGV[3]  the value to push: result JSON, dead-letter JSON, or the task to run again
+-- ARGV[4]  'tail' (RPUSH an outcome: the task is closed) or 'head' (LPUSH it back: still open)
 --
 -- Returns 1 when written, 0 when fenced off: the claim is gone or belongs to a newer take,
 -- so a stale or repeated settle can never add a second outcome for one task.
-local record = redis.call('HGET', KEYS[1], ARGV[1])
-if not record or cjson.decode(record).position ~= tonumber(ARGV[2]) then
+local claim = redis.call('HGET', KEYS[1], ARGV[1])
+if not claim or cjson.decode(claim).position ~= tonumber(ARGV[2]) then
   return 0
 end
+redis.call('HDEL', KEYS[1], ARGV[1])
 if ARGV[4] == 'head' then
   redis.call('LPUSH', KEYS[2], ARGV[3])
+  if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then
+    -- Still registered: keep the list in sequence order with a sequence below all others.
+    redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+    redis.call('ZADD', KEYS[4], redis.call('DECR', KEYS[5]), ARGV[1])
+  end
 else
   redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('HDEL', KEYS[3], ARGV[1])
 end
-redis.call('HDEL', KEYS[1], ARGV[1])
 return 1

@@ -1,14 +1,22 @@
 -- Take one task and number it, atomically, so the attention order is the take order.
 --
--- KEYS[1..3]  tier lists ({ns}:vip, {ns}:alto, {ns}:comun), highest priority first
--- KEYS[4]     {ns}:inflight  hash: task id -> claim record (JSON: position, worker, tier, task)
--- KEYS[5]     {ns}:position  counter: the attention order
+-- KEYS[1..3]  tier lists, highest priority first
+-- KEYS[4..6]  {ns}:queued:<tier> sorted sets (id -> sequence) of the same tiers
+-- KEYS[7]     {ns}:inflight  hash: task id -> claim (JSON: position, worker, tier, task)
+-- KEYS[8]     {ns}:position  counter: the attention order
+-- KEYS[9]     {ns}:workers   sorted set: live worker -> lease expiry (ms, Redis clock)
+-- KEYS[10]    {ns}:epochs    hash: worker -> how many takes it has begun
 -- ARGV[1]     worker id (host:pid)
 -- ARGV[2]     a task BLPOP already removed from a tier list, or '' to pop here
 -- ARGV[3]     with ARGV[2]: the 1-based index of the tier it came from
 --
--- Returns {tier index, task, position, claimed (1|0)} or false when every tier is empty.
--- A task whose JSON has no string "id" is returned unclaimed: the worker dead-letters it.
+-- Returns {tier, task, position, claimed (1|0)}; false when every tier is empty; {-1} when
+-- this worker was declared dead (its lease ran out): it must drop what it holds and exit.
+-- The epoch bump tells the reaper that whatever this worker popped before is now claimed.
+if not redis.call('ZSCORE', KEYS[9], ARGV[1]) then
+  return {-1}
+end
+redis.call('HINCRBY', KEYS[10], ARGV[1], 1)
 local raw, tier = ARGV[2], tonumber(ARGV[3])
 if raw == '' then
   raw = false
@@ -18,11 +26,12 @@ if raw == '' then
   end
   if not raw then return false end
 end
-local position = redis.call('INCR', KEYS[5])
+local position = redis.call('INCR', KEYS[8])
 local ok, task = pcall(cjson.decode, raw)
 if not ok or type(task) ~= 'table' or type(task.id) ~= 'string' then
   return {tier, raw, position, 0}
 end
-local record = cjson.encode({position = position, worker = ARGV[1], tier = tier, task = raw})
-redis.call('HSET', KEYS[4], task.id, record)
+redis.call('ZREM', KEYS[3 + tier], task.id)
+local claim = cjson.encode({position = position, worker = ARGV[1], tier = tier, task = raw})
+redis.call('HSET', KEYS[7], task.id, claim)
 return {tier, raw, position, 1}

@@ -16,6 +16,13 @@ from blpopq.tiers import TIERS, Tier
 from ..helpers import prev_hash
 
 
+@pytest.fixture(autouse=True)
+def live_workers(protocol: Protocol) -> None:
+    """The workers these tests take as: only a worker holding a lease may take."""
+    for worker in ("w:1", "w:old", "w:new"):
+        protocol.heartbeat(worker, "join", lease=60)
+
+
 def request(tier: Tier, n: int, difficulty: int = 1) -> Request:
     return Request(tier, f"c{n}", "mine", prev_hash(n), difficulty, 1, None, "f.txt", n)
 

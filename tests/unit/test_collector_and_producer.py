@@ -44,11 +44,12 @@ def test_chunks_cover_every_task_once_in_order_grouped_by_tier() -> None:
     ordered = priority_order(build_tasks(reqs, "b", 0.0))
     pieces = list(chunks(ordered, 4))
     assert [sum(len(v) for _, v in piece) for piece in pieces] == [4, 4, 2]
-    flat = [Task.from_json(raw) for piece in pieces for _, raws in piece for raw in raws]
+    flat = [Task.from_json(raw) for piece in pieces for _, pairs in piece for _, raw in pairs]
     assert flat == ordered
     for piece in pieces:
-        for tier, raws in piece:
-            assert {Task.from_json(r).tier for r in raws} == {tier}
+        for tier, pairs in piece:
+            assert {Task.from_json(raw).tier for _, raw in pairs} == {tier}
+            assert all(Task.from_json(raw).id == task_id for task_id, raw in pairs)
 
 
 def test_attention_order_sorts_by_position() -> None:

@@ -1,0 +1,95 @@
+-- Find work that lost its worker. Runs atomically; any process may run it at any time.
+--
+-- KEYS[1]     {ns}:workers   sorted set: worker -> lease expiry (ms, Redis clock)
+-- KEYS[2]     {ns}:epochs    hash: worker -> takes begun
+-- KEYS[3]     {ns}:inflight  hash: task id -> claim (JSON)
+-- KEYS[4]     {ns}:suspects  hash: task id -> JSON {since, epochs of the workers alive then}
+-- KEYS[5]     {ns}:position  counter
+-- KEYS[6..8]  tier lists;  KEYS[9..11] their {ns}:queued:<tier> sorted sets
+-- KEYS[12]    {ns}:tasks     hash: task id -> task JSON
+-- ARGV[1]     orphan grace, ms: how long a popped, unclaimed task waits before it is taken back
+--
+-- 1. Workers whose lease ran out are declared dead: removed, so they can neither take, claim
+--    nor renew their lease again.
+-- 2. Orphans: registered tasks whose sequence is below their list's head were popped by BLPOP;
+--    once claimed they leave the sorted set. One still there is suspect: we note the epoch of
+--    every live worker. When each of those has died or begun another take since (so it is not
+--    between BLPOP and its claim), the task is nobody's: we claim it for 'orphan'.
+-- 3. Returns every claim whose worker is not alive: {id1, claim1, id2, claim2, ...}. The
+--    caller decides (requeue at the head, or dead-letter a poison task) and settles each.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)) do
+  redis.call('ZREM', KEYS[1], worker)
+  redis.call('HDEL', KEYS[2], worker)
+end
+
+local function head_sequence(list, queued)
+  local head = redis.call('LRANGE', list, 0, 0)[1]
+  if not head then return '+inf' end
+  local ok, task = pcall(cjson.decode, head)
+  local seq = ok and type(task) == 'table' and type(task.id) == 'string'
+    and redis.call('ZSCORE', queued, task.id)
+  return seq and ('(' .. seq) or nil  -- an unregistered head: no safe bound this time
+end
+
+local function live_epochs()
+  local epochs = {}
+  for _, worker in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    epochs[worker] = tonumber(redis.call('HGET', KEYS[2], worker) or '0')
+  end
+  return epochs
+end
+
+local function nobody_holds(suspect)
+  if now - suspect.since < tonumber(ARGV[1]) then return false end
+  for worker, epoch in pairs(suspect.epochs) do
+    local current = redis.call('HGET', KEYS[2], worker)
+    if current and tonumber(current) <= epoch and redis.call('ZSCORE', KEYS[1], worker) then
+      return false
+    end
+  end
+  return true
+end
+
+for tier = 1, 3 do
+  local list, queued = KEYS[5 + tier], KEYS[8 + tier]
+  local bound = head_sequence(list, queued)
+  if bound then
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', queued, '-inf', bound, 'LIMIT', 0, 100)) do
+      local noted = redis.call('HGET', KEYS[4], id)
+      if not noted then
+        local snapshot = cjson.encode({since = now, epochs = live_epochs()})
+        redis.call('HSET', KEYS[4], id, snapshot)
+      elseif nobody_holds(cjson.decode(noted)) then
+        redis.call('ZREM', queued, id)
+        redis.call('HDEL', KEYS[4], id)
+        local claim = {position = redis.call('INCR', KEYS[5]), worker = 'orphan', tier = tier,
+                       task = redis.call('HGET', KEYS[12], id)}
+        redis.call('HSET', KEYS[3], id, cjson.encode(claim))
+      end
+    end
+  end
+end
+
+-- Suspects that were claimed after all need no watching.
+local suspects = redis.call('HKEYS', KEYS[4])
+for _, id in ipairs(suspects) do
+  local still = false
+  for tier = 1, 3 do
+    if redis.call('ZSCORE', KEYS[8 + tier], id) then still = true end
+  end
+  if not still then redis.call('HDEL', KEYS[4], id) end
+end
+
+local lost = {}
+local claims = redis.call('HGETALL', KEYS[3])
+for i = 1, #claims, 2 do
+  local claim = cjson.decode(claims[i + 1])
+  if not redis.call('ZSCORE', KEYS[1], claim.worker) then
+    lost[#lost + 1] = claims[i]
+    lost[#lost + 1] = claims[i + 1]
+  end
+end
+return lost
