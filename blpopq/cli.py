@@ -24,7 +24,14 @@ from .collector import FORMATS, Outcomes, attention_order, render, summary, wait
 from .config import ENVIRONMENT, Settings, build_settings
 from .connection import check_reachable, make_client, mask_url
 from .embedded import RedisServer
-from .errors import EXIT_OK, EXIT_TASK_FAILED, BlpopqError, InputError, RedisUnavailable
+from .errors import (
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    BlpopqError,
+    ConfigError,
+    InputError,
+    RedisUnavailable,
+)
 from .instructions import InstructionError, Request, decode_source, parse
 from .messages import FAILED_STATUSES
 from .producer import enqueue
@@ -73,6 +80,27 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grace", type=float, help="seconds to finish a task on stop (30)")
     parser.add_argument("--block-timeout", type=float, help="BLPOP timeout in seconds (2)")
     parser.add_argument("--max-attempts", type=int, help="nonces tried per block (2**36)")
+    parser.add_argument(
+        "--lease",
+        type=float,
+        help="seconds without a heartbeat before a worker is declared dead (15)",
+    )
+    parser.add_argument(
+        "--orphan-grace",
+        type=float,
+        help="seconds before a task popped but never claimed is taken back (5)",
+    )
+    parser.add_argument("--reaper-period", type=float, help="seconds between reaper passes (5)")
+    parser.add_argument(
+        "--max-deaths",
+        type=int,
+        help="worker deaths a task may cause before it is dead-lettered (3)",
+    )
+    parser.add_argument(
+        "--allow-eviction",
+        action="store_true",
+        help="start even if Redis's maxmemory-policy may evict tasks",
+    )
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _SETTING_FLAGS = (
     "redis_url", "namespace", "workers", "grace", "block_timeout", "max_attempts",
-    "max_difficulty", "chunk_size",
+    "max_difficulty", "chunk_size", "lease", "orphan_grace", "reaper_period", "max_deaths",
 )  # fmt: skip
 
 
@@ -150,7 +178,9 @@ def cmd_produce(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
 
 def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    connect(settings).client.close()  # fail fast, with a clear message, if Redis is unreachable
+    protocol = connect(settings)  # fail fast, with a clear message, if Redis is unreachable
+    check_eviction(protocol, args.allow_eviction)
+    protocol.client.close()
     log.info(
         "blpopq daemon: %d workers on %s namespace %s",
         settings.worker_count,
@@ -158,6 +188,19 @@ def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         settings.namespace,
     )
     return Supervisor(settings).run()
+
+
+def check_eviction(protocol: Protocol, allowed: bool) -> None:
+    """An allkeys-* policy lets Redis delete task lists, claims or results when memory runs
+    short, silently breaking every guarantee; volatile-* policies only touch keys with a TTL,
+    and blpopq's task keys have none."""
+    policy = protocol.eviction_policy()
+    if policy is None or not policy.startswith("allkeys"):
+        return
+    message = f"Redis maxmemory-policy is {policy}: it may silently evict queued tasks"
+    if not allowed:
+        raise ConfigError(message + " (use noeviction, or --allow-eviction to start anyway)")
+    log.warning("%s; starting anyway (--allow-eviction)", message)
 
 
 def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

@@ -249,6 +249,15 @@ class Protocol:
                 woken += int(self.client.client_unblock(int(entry["id"])))
         return woken
 
+    def eviction_policy(self) -> str | None:
+        """Redis's maxmemory-policy, or None where CONFIG is not allowed (managed Redis)."""
+        try:
+            reply = self.client.config_get("maxmemory-policy")
+        except redis.ResponseError:
+            return None
+        policy = reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy")
+        return _text(policy) if policy else None
+
     # --- reading ---------------------------------------------------------------------------
     def read_list(self, key: str, start: int = 0, page: int = 1000) -> Iterable[str]:
         """LRANGE ``key`` from ``start`` to its current end, a page at a time."""
