@@ -252,11 +252,11 @@ class Protocol:
     def eviction_policy(self) -> str | None:
         """Redis's maxmemory-policy, or None where CONFIG is not allowed (managed Redis)."""
         try:
-            reply = self.client.config_get("maxmemory-policy")
+            reply: dict[Any, Any] = self.client.config_get("maxmemory-policy")
         except redis.ResponseError:
             return None
-        policy = reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy")
-        return _text(policy) if policy else None
+        policy = {_text(k): _text(v) for k, v in reply.items()}.get("maxmemory-policy")
+        return policy or None
 
     # --- reading ---------------------------------------------------------------------------
     def read_list(self, key: str, start: int = 0, page: int = 1000) -> Iterable[str]:
