@@ -1,17 +1,25 @@
 """Every Redis key name and every command blpopq sends, in one place.
 
 Keys share one hash tag, ``{namespace}``, so a Redis Cluster keeps them on one slot and
-the scripts below may touch them together. The scripts live in ``lua/`` as package data;
-redis-py's ``Script`` keeps their SHA and reloads them after a Redis restart (NOSCRIPT).
+the scripts may touch them together. The scripts live in ``lua/`` as package data, each
+opening with the keys it touches; redis-py's ``Script`` keeps their SHA and reloads them
+after a Redis restart (NOSCRIPT).
 
-Delivery path (what a kill -9 can and cannot lose):
-  produce   RPUSH tasks onto the tier lists in MULTI/EXEC: all of a chunk or none.
-  take      ``take.lua`` pops the first non-empty tier, numbers it and records a claim in
-            ``{ns}:inflight`` in one step. When every tier is empty the worker blocks on
-            ``BLPOP vip alto comun`` and claims what it gets with the same script.
-  settle    ``settle.lua`` pushes the result (or dead letter, or the task back at the head
-            of its tier) and deletes the claim, only if the claim is still this take's.
-A task is outside both a list and ``inflight`` only between BLPOP's reply and the claim.
+Delivery path, and what a kill -9 at each point leaves:
+  produce  ``enqueue.lua`` (inside MULTI/EXEC: all of a chunk or none) RPUSHes tasks and
+           registers each in ``tasks`` (id -> JSON) and ``queued:<tier>`` (id -> sequence).
+  take     ``take.lua`` pops the first non-empty tier, numbers it and claims it in
+           ``inflight`` in one step. When every tier is empty the worker blocks on
+           ``BLPOP vip alto comun`` and claims what it gets with the same script. Between
+           BLPOP's reply and the claim the task is only in ``tasks``/``queued``: the reaper
+           finds it there (its sequence is below the list's head) once its popper is dead or
+           has begun another take.
+  settle   ``settle.lua`` pushes the result (or dead letter, or the task back at the head of
+           its tier) and ends the claim, only if the claim is still this take's.
+  recover  ``heartbeat.lua`` keeps each worker's lease in ``workers`` on Redis's clock;
+           ``reap.lua`` declares expired workers dead and returns claims nobody alive holds;
+           recovery.py puts those back at the head of their tier, or dead-letters a task
+           that has killed ``max_deaths`` workers.
 """
 
 from __future__ import annotations
