@@ -172,7 +172,16 @@ class Protocol:
     # --- taking ----------------------------------------------------------------------------
     def take(self, worker: str) -> Taken | None:
         """Pop, number and claim the highest-priority waiting task; None if all tiers are empty."""
-        return self._taken(self._take(keys=self._take_keys, args=[worker, "", 0]))
+        return self._taken(self._take(keys=self._take_keys, args=[worker, "", 0]))[1]
+
+    def settle_and_take(
+        self, worker: str, task_id: str, position: int, result_json: str
+    ) -> tuple[bool, Taken | None]:
+        """settle_result() and take() in one round trip: (result written?, next task)."""
+        keys = [*self._take_keys, self.keys.results, self.keys.tasks]
+        reply = self._take(keys=keys, args=[worker, "", 0, task_id, position, result_json])
+        settled, taken = self._taken(reply)
+        return settled == 1, taken
 
     def block(self, timeout: float) -> tuple[Tier, str] | None:
         """BLPOP the tiers in priority order. The task is removed from Redis here: claim it next
@@ -186,18 +195,19 @@ class Protocol:
     def claim(self, worker: str, tier: Tier, raw: str) -> Taken:
         """Number and claim a task that BLPOP handed over. Safe to repeat after a lost reply."""
         reply = self._take(keys=self._take_keys, args=[worker, raw, TIERS.index(tier) + 1])
-        taken = self._taken(reply)
-        assert taken is not None  # the script only returns false when it had to pop itself
+        taken = self._taken(reply)[1]
+        assert taken is not None  # the script only comes back empty when it had to pop itself
         return taken
 
     @staticmethod
-    def _taken(reply: Any) -> Taken | None:
-        if not reply:
-            return None
-        if int(reply[0]) == -1:
+    def _taken(reply: Any) -> tuple[int, Taken | None]:
+        settled = int(reply[0])
+        if len(reply) == 1:
+            return settled, None
+        if int(reply[1]) == -1:
             raise DeclaredDead("this worker's lease ran out; its claims went to others")
-        tier_index, raw, position, claimed = reply
-        return Taken(TIERS[int(tier_index) - 1], _text(raw), int(position), bool(claimed))
+        _, tier_index, raw, position, claimed = reply
+        return settled, Taken(TIERS[int(tier_index) - 1], _text(raw), int(position), bool(claimed))
 
     # --- settling --------------------------------------------------------------------------
     def settle_result(self, task_id: str, position: int, result_json: str) -> bool:

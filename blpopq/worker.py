@@ -146,14 +146,28 @@ class Worker:
 
     def _serve(self, protocol: Protocol) -> None:
         while not self.declared_dead.is_set():
-            if self._pending is not None:
-                self._settle(protocol, self._pending)
-            if self._popped is None and self.stop.requested:
-                return
-            taken = self._take(protocol)
+            pending = self._pending
+            if pending is not None and pending.kind == "result" and self._can_take_more():
+                # The common case: write the result and take the next task in one call.
+                written, taken = protocol.settle_and_take(
+                    self.worker_id, pending.task_id, pending.taken.position, pending.value
+                )
+                self._pending = None
+                self._log_if_fenced(written, pending)
+                if taken is None:
+                    self._block(protocol)
+            else:
+                if pending is not None:
+                    self._settle(protocol, pending)
+                if self._popped is None and self.stop.requested:
+                    return
+                taken = self._take(protocol)
             if taken is not None:
                 self._pending = self._handle(taken)
         raise DeclaredDead(self.worker_id)
+
+    def _can_take_more(self) -> bool:
+        return self._popped is None and not self.stop.requested
 
     def _take(self, protocol: Protocol) -> Taken | None:
         """Claim what BLPOP handed over; else take by priority; else wait in BLPOP once.
@@ -166,9 +180,12 @@ class Worker:
             return claimed
         taken = protocol.take(self.worker_id)
         if taken is None:
-            self._popped = protocol.block(self.settings.block_timeout)
-            self._test_pause_after_blpop()
+            self._block(protocol)
         return taken
+
+    def _block(self, protocol: Protocol) -> None:
+        self._popped = protocol.block(self.settings.block_timeout)
+        self._test_pause_after_blpop()
 
     def _release_forgotten_claims(self, protocol: Protocol) -> None:
         """After a reconnect, a claim whose reply was lost (or a settle that a Redis restart
@@ -228,13 +245,16 @@ class Worker:
             written = protocol.settle_dead(outcome.task_id, taken.position, outcome.value)
         else:
             written = protocol.settle_result(outcome.task_id, taken.position, outcome.value)
+        self._pending = None
+        self._log_if_fenced(written, outcome)
+
+    @staticmethod
+    def _log_if_fenced(written: bool, outcome: _Outcome) -> None:
         if not written:
             # Fenced off: the claim was settled already (a retry after a lost reply) or was
             # taken over by a newer take of the same task. Either way one outcome exists.
-            log.info(
-                "outcome of task %s fenced off (claim %d gone)", outcome.task_id, taken.position
-            )
-        self._pending = None
+            position = outcome.taken.position
+            log.info("outcome of task %s fenced off (claim %d gone)", outcome.task_id, position)
 
     def _log_abandoned(self) -> None:
         if self._pending is not None:

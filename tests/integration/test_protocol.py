@@ -129,3 +129,20 @@ def test_enqueue_is_all_or_nothing_within_a_transaction(protocol: Protocol) -> N
     # EXEC would not roll back the failed RPUSH, so blpopq checks the tier keys before the
     # transaction: the comun push of the same chunk must not be visible.
     assert protocol.client.llen(protocol.keys.tier(Tier.COMUN)) == 0
+
+
+def test_settle_and_take_writes_the_result_and_takes_the_next_in_one_call(
+    protocol: Protocol,
+) -> None:
+    """The one-round-trip path keeps the same fence and the same priority as the two calls."""
+    enqueue(protocol, [request(Tier.COMUN, 1), request(Tier.VIP, 2)], chunk_size=10)
+    first = protocol.take("w:1")
+    assert first is not None and first.tier is Tier.VIP
+    first_id = Task.from_json(first.raw).id
+    written, second = protocol.settle_and_take("w:1", first_id, first.position, "r1")
+    assert written is True and second is not None and second.tier is Tier.COMUN
+    assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b"r1"]
+    again, none_left = protocol.settle_and_take("w:1", first_id, first.position, "r1 again")
+    assert again is False and none_left is None
+    assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b"r1"]
+    assert protocol.client.hlen(protocol.keys.tasks) == 1  # the comun task, still running
