@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .instructions import Request
 from .tiers import Tier
 
 SCHEMA_VERSION = 1
@@ -22,18 +23,11 @@ class DecodeError(ValueError):
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(Request):
+    """A request with its identity in the queue: what a tier list carries, as JSON."""
+
     id: str
     batch: str
-    tier: Tier
-    client: str
-    op: str
-    prev: str
-    difficulty: int
-    count: int
-    nonce: int | None
-    source: str
-    line: int
     enqueued_at: float
 
     def to_json(self) -> str:
