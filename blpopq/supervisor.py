@@ -179,8 +179,13 @@ class Supervisor:
         self._unblock_idle_workers()
         deadline = time.monotonic() + self.settings.grace + self.settings.block_timeout
         deadline += _KILL_MARGIN
-        while self._alive() and time.monotonic() < deadline:
-            sentinels = [p.sentinel for p in self._alive()]
+        while time.monotonic() < deadline:
+            # One snapshot per turn: workers that exit between two looks must not leave us
+            # waiting on no sentinel at all until the deadline.
+            alive = self._alive()
+            if not alive:
+                break
+            sentinels = [p.sentinel for p in alive]
             multiprocessing.connection.wait([*sentinels, wake], timeout=deadline - time.monotonic())
             _drain(wake)
             if len(self._signals) > forwarded and forwarded < 2:
