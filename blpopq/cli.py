@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import redis
 
 from . import __version__
-from .collector import FORMATS, Outcomes, attention_order, render, summary, wait_for
+from .collector import FORMATS, Outcomes, attention_order, render, summary, wait_for, wait_until
 from .config import ENVIRONMENT, Settings, build_settings
 from .connection import check_reachable, make_client, mask_url
 from .embedded import RedisServer
@@ -217,17 +217,16 @@ def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
 
 def _follow(protocol: Protocol, outcomes: Outcomes, fmt: str, out: TextIO) -> int:
-    """Print results as they arrive (in arrival order), until interrupted."""
+    """Print results as they arrive (each arrival in attention order), until interrupted."""
     header = fmt != "jsonl"
     with contextlib.suppress(KeyboardInterrupt):
         while True:
-            fresh = attention_order(outcomes.refresh(protocol))
-            if fresh:
-                out.write(render(fresh, fmt, header=header))
-                out.flush()
-                header = False
-            wait_for(protocol, outcomes, outcomes.count + 1, None)
-            outcomes.results.clear()  # printed already: keep memory flat while following
+            wait_until(protocol, outcomes, lambda o: bool(o.results), None)
+            out.write(render(attention_order(outcomes.results), fmt, header=header))
+            out.flush()
+            header = False
+            outcomes.results.clear()  # printed: keep memory flat while following
+            outcomes.dead.clear()
     return EXIT_OK
 
 

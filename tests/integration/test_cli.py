@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +26,7 @@ from blpopq.embedded import RedisServer, free_port
 from blpopq.protocol import Keyspace
 from blpopq.tiers import TIERS, Tier
 
-from ..helpers import SHARED_REDIS_PORT, Daemon, cli_env, prev_hash, run_cli
+from ..helpers import BIN, SHARED_REDIS_PORT, Daemon, cli_env, prev_hash, run_cli
 
 RESULT_KEYS = (
     "position", "id", "batch", "source", "line", "tier", "client", "op", "status", "prev",
@@ -552,3 +554,44 @@ def test_produce_reads_jsonl_files(
         assert [t["line"] for t in mine] == [1, 2, 3]
         assert {t["source"] for t in mine} == {str(path)}
         assert (mine[1]["nonce"], mine[2]["count"], mine[2]["prev"]) == (7, 3, prev_hash(3))
+
+
+def test_collect_follow_prints_results_as_they_arrive(
+    redis_server: RedisServer, namespace: str, tmp_path: Path
+) -> None:
+    """--follow keeps printing new results until interrupted, each once, and exits 0."""
+    follower = subprocess.Popen(
+        [
+            str(BIN / "blpopq-collect"),
+            "--follow",
+            "--format",
+            "jsonl",
+            *target(redis_server, namespace),
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines, _ = mixed_file(6, 2)
+        produce(redis_server, namespace, write(tmp_path, "f.txt", lines))
+        with start_daemon(redis_server, namespace, workers=1) as daemon:
+            daemon.wait_ready()
+            assert follower.stdout is not None
+            lines_out: queue.Queue[str] = queue.Queue()
+            reader = threading.Thread(
+                target=lambda: [lines_out.put(line) for line in follower.stdout],  # type: ignore[union-attr]
+                daemon=True,
+            )
+            reader.start()
+            printed = [json.loads(lines_out.get(timeout=30)) for _ in range(6)]
+            assert daemon.stop() == 0
+        assert sorted(r["line"] for r in printed) == list(range(2, 8))
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(30) == 0
+        reader.join(10)
+        assert lines_out.empty()  # nothing printed twice
+    finally:
+        if follower.poll() is None:
+            follower.kill()
