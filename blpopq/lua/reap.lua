@@ -45,8 +45,8 @@ end
 local function nobody_holds(suspect)
   if now - suspect.since < tonumber(ARGV[1]) then return false end
   for worker, epoch in pairs(suspect.epochs) do
-    local current = redis.call('HGET', KEYS[2], worker)
-    if current and tonumber(current) <= epoch and redis.call('ZSCORE', KEYS[1], worker) then
+    local current = tonumber(redis.call('HGET', KEYS[2], worker) or '0')
+    if current <= epoch and redis.call('ZSCORE', KEYS[1], worker) then
       return false
     end
   end
@@ -57,12 +57,17 @@ for tier = 1, 3 do
   local list, queued = KEYS[5 + tier], KEYS[8 + tier]
   local bound = head_sequence(list, queued)
   if bound then
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', queued, '-inf', bound, 'LIMIT', 0, 100)) do
+    local popped = redis.call('ZRANGEBYSCORE', queued, '-inf', bound, 'WITHSCORES', 'LIMIT', 0, 100)
+    for i = 1, #popped, 2 do
+      local id, seq = popped[i], popped[i + 1]
       local noted = redis.call('HGET', KEYS[4], id)
-      if not noted then
-        local snapshot = cjson.encode({since = now, epochs = live_epochs()})
+      noted = noted and cjson.decode(noted)
+      -- A note made before the task was claimed and put back (a new sequence) is about an
+      -- earlier pop by other workers: judging this pop by it could rob a live worker.
+      if not noted or noted.seq ~= seq then
+        local snapshot = cjson.encode({since = now, seq = seq, epochs = live_epochs()})
         redis.call('HSET', KEYS[4], id, snapshot)
-      elseif nobody_holds(cjson.decode(noted)) then
+      elseif nobody_holds(noted) then
         redis.call('ZREM', queued, id)
         redis.call('HDEL', KEYS[4], id)
         local claim = {position = redis.call('INCR', KEYS[5]), worker = 'orphan', tier = tier,

@@ -157,3 +157,24 @@ def test_a_worker_that_leaves_is_reaped_at_once(protocol: Protocol) -> None:
     assert protocol.take("w:a") is not None
     protocol.heartbeat("w:a", "leave", lease=0)
     assert reap(protocol) == (1, 0)
+
+
+def test_a_note_about_an_earlier_pop_never_robs_a_later_popper(protocol: Protocol) -> None:
+    """No theft: a task noted while one worker held it, then claimed and put back, is judged
+    afresh when another worker pops it (found by the fault tests: two results)."""
+    enqueue(protocol, [request(Tier.VIP, 1)], chunk_size=10)
+    protocol.heartbeat("w:a", "join", lease=LONG)
+    popped = protocol.block(timeout=1)
+    assert popped is not None
+    assert reap(protocol) == (0, 0)  # noted while w:a holds it
+    taken = protocol.claim("w:a", *popped)
+    assert protocol.requeue(Task.from_json(taken.raw).id, taken.position, taken.tier, taken.raw)
+    protocol.heartbeat("w:a", "leave", lease=0)
+    protocol.heartbeat("w:b", "join", lease=LONG)  # w:b was not alive when the note was made
+    popped_again = protocol.block(timeout=1)
+    assert popped_again is not None
+    assert reap(protocol) == (0, 0)  # must not judge w:b's pop by w:a's old note
+    assert reap(protocol) == (0, 0)
+    retaken = protocol.claim("w:b", *popped_again)
+    assert protocol.settle_result(Task.from_json(retaken.raw).id, retaken.position, "once")
+    assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b"once"]
