@@ -66,7 +66,7 @@ class Cancelled(Exception):
 
 
 def is_valid_prev(prev: str) -> bool:
-    return len(prev) == 64 and all(ch in _HEX_DIGITS for ch in prev)
+    return len(prev) == 64 and _HEX_DIGITS.issuperset(prev)
 
 
 def _normalise_prev(prev: str) -> str:
