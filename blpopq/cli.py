@@ -72,7 +72,7 @@ def _input_options(parser: argparse.ArgumentParser, *flags: str) -> None:
         help="instruction format (auto: jsonl if the name ends in .jsonl)",
     )
     parser.add_argument("--max-difficulty", type=int, help="largest difficulty accepted (32)")
-    parser.add_argument("--chunk-size", type=int, help="tasks per MULTI/EXEC transaction (50000)")
+    parser.add_argument("--chunk-size", type=int, help="tasks per atomic enqueue (50000)")
 
 
 def _worker_options(parser: argparse.ArgumentParser) -> None:

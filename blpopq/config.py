@@ -38,7 +38,7 @@ class Settings:
     grace: float = 30.0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_difficulty: int = DEFAULT_MAX_DIFFICULTY
-    #: Tasks per MULTI/EXEC when producing; larger files are pushed in several transactions.
+    #: Tasks per atomic enqueue call; larger files are pushed in several calls.
     chunk_size: int = 50_000
     #: Cap of the exponential backoff between reconnect attempts and worker restarts.
     backoff_max: float = 5.0

@@ -2,9 +2,10 @@
 
 The caller parses and validates the whole file first (instructions.parse), so a bad file
 enqueues nothing. Tasks are pushed highest tier first, each tier in file order, in one
-MULTI/EXEC per ``chunk_size`` tasks: a file up to that size lands whole or not at all. A
-larger file is pushed in several transactions, still in priority order, so a crash midway
-leaves a prefix of that order (every vip before any alto ...), never a gap inside it.
+atomic script call (Redis runs it like MULTI/EXEC) per ``chunk_size`` tasks: a file up to
+that size lands whole or not at all. A larger file is pushed in several calls, still in
+priority order, so a crash midway leaves a prefix of that order (every vip before any
+alto ...), never a gap inside it.
 """
 
 from __future__ import annotations

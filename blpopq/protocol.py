@@ -6,7 +6,7 @@ opening with the keys it touches; redis-py's ``Script`` keeps their SHA and relo
 after a Redis restart (NOSCRIPT).
 
 Delivery path, and what a kill -9 at each point leaves:
-  produce  ``enqueue.lua`` (inside MULTI/EXEC: all of a chunk or none) RPUSHes tasks and
+  produce  ``enqueue.lua`` (one atomic call: all of a chunk or none) RPUSHes tasks and
            registers each in ``tasks`` (id -> JSON) and ``queued:<tier>`` (id -> sequence).
   take     ``take.lua`` pops the first non-empty tier, numbers it and claims it in
            ``inflight`` in one step. When every tier is empty the worker blocks on
@@ -85,6 +85,10 @@ class Keyspace:
         return self._key(f"headseq:{tier.value}")
 
     @property
+    def seqs(self) -> tuple[str, ...]:
+        return tuple(self.seq(t) for t in TIERS)
+
+    @property
     def queued_sets(self) -> tuple[str, ...]:
         return tuple(self.queued(t) for t in TIERS)
 
@@ -149,25 +153,16 @@ class Protocol:
 
     # --- producing -------------------------------------------------------------------------
     def enqueue(self, chunk: Sequence[tuple[Tier, Sequence[tuple[str, str]]]]) -> None:
-        """Push and register every (tier, [(id, task)]) group of one chunk in one MULTI/EXEC:
-        all of it or none.
-
-        EXEC does not roll back a command that fails inside it, and the only way our script
-        fails there is a tier key holding another type: so check that first."""
-        self.check_tier_lists()
-        with self.client.pipeline(transaction=True) as pipe:
-            for tier, tasks in chunk:
-                if tasks:
-                    keys = [self.keys.tier(tier), self.keys.queued(tier), self.keys.seq(tier)]
-                    args = [part for pair in tasks for part in pair]
-                    self._enqueue(keys=[*keys, self.keys.tasks], args=args, client=pipe)
-            pipe.execute()
-
-    def check_tier_lists(self) -> None:
-        for key in self.keys.tiers:
-            kind = _text(self.client.type(key))
-            if kind not in ("list", "none"):
-                raise redis.ResponseError(f"{key} holds a {kind}, not a list: not touching it")
+        """Push and register every (tier, [(id, task)]) group of one chunk in one script call:
+        Redis runs it like MULTI/EXEC (nothing else in between, one transaction in the AOF)
+        and it checks every key before its first write, so it lands whole or not at all."""
+        per_tier: dict[Tier, list[str]] = {tier: [] for tier in TIERS}
+        for tier, tasks in chunk:
+            per_tier[tier].extend(part for pair in tasks for part in pair)
+        counts = [len(per_tier[tier]) // 2 for tier in TIERS]
+        keys = [*self.keys.tiers, *self.keys.queued_sets, *self.keys.seqs, self.keys.tasks]
+        args = [*counts, *(part for tier in TIERS for part in per_tier[tier])]
+        self._enqueue(keys=keys, args=args)
 
     # --- taking ----------------------------------------------------------------------------
     def take(self, worker: str) -> Taken | None:
@@ -289,6 +284,117 @@ class Protocol:
     def length(self, key: str) -> int:
         return int(self.client.llen(key))
 
+    # --- operations: status and dead letters -----------------------------------------------
+    def snapshot(self, sample: int = 1000) -> Snapshot:
+        """What ``blpopq status`` shows, read in one MULTI/EXEC so every figure is of one
+        instant: Redis TIME, each tier's length and head task, the claims, the workers' leases
+        and takes, the lengths of results, dead letters and open tasks, and the last ``sample``
+        results (a bounded tail: the recent rate is counted on it, never the whole list)."""
+        keys = self.keys
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.time()
+            for key in keys.tiers:
+                pipe.llen(key)
+                pipe.lindex(key, 0)
+            pipe.hgetall(keys.inflight)
+            pipe.zrange(keys.workers, 0, -1, withscores=True)
+            pipe.hgetall(keys.epochs)
+            pipe.llen(keys.results)
+            pipe.lrange(keys.results, -max(1, sample), -1)
+            pipe.llen(keys.dead)
+            pipe.hlen(keys.tasks)
+            reply = pipe.execute()
+        seconds, micros = reply[0]
+        heads = reply[1 : 1 + 2 * len(TIERS)]
+        inflight, workers, epochs, results, tail, dead, open_tasks = reply[1 + 2 * len(TIERS) :]
+        return Snapshot(
+            time=int(seconds) + int(micros) / 1e6,
+            tiers=tuple(
+                (
+                    tier,
+                    int(heads[2 * i]),
+                    None if heads[2 * i + 1] is None else _text(heads[2 * i + 1]),
+                )
+                for i, tier in enumerate(TIERS)
+            ),
+            claims=tuple(sorted((_text(k), _text(v)) for k, v in inflight.items())),
+            workers=tuple((_text(worker), float(expiry)) for worker, expiry in workers),
+            epochs=tuple(sorted((_text(k), int(v)) for k, v in epochs.items())),
+            results=int(results),
+            results_tail=tuple(_text(item) for item in tail),
+            dead=int(dead),
+            open_tasks=int(open_tasks),
+        )
+
+    def dead_letters(self) -> list[str]:
+        """Every dead letter, oldest first, exactly as stored (what LREM matches)."""
+        return list(self.read_list(self.keys.dead))
+
+    def purge_dead(self, letters: Sequence[str]) -> int:
+        """LREM each dead letter by its exact value, once per time it is given; returns how
+        many were removed (fewer when another process removed some first). Given in list
+        order, each is found at or near the head, so purging all of them is one pass."""
+        removed = 0
+        for start in range(0, len(letters), 1000):
+            with self.client.pipeline(transaction=True) as pipe:
+                for letter in letters[start : start + 1000]:
+                    pipe.lrem(self.keys.dead, 1, letter)
+                removed += sum(int(n) for n in pipe.execute())
+        return removed
+
+    def requeue_dead(self, letter: str, tier: Tier, task_id: str, task: str) -> str:
+        """Give a dead letter's task another run: in one MULTI/EXEC, push the task at the tail
+        of ``tier`` with enqueue.lua, the producer's own script (as ``enqueue`` calls it with a
+        one-task chunk), so it is registered like a new task (its JSON in ``tasks``, a new tail
+        sequence in ``queued:<tier>``), and LREM the letter.
+
+        WATCH on the dead list makes it all or nothing against a concurrent requeue or purge;
+        the tier lists' types (the one thing enqueue.lua refuses) are checked under it first.
+        Returns "requeued"; "gone" when the letter is no longer listed (nothing is pushed); or
+        "open" when a task with this id is queued or running already (nothing changes)."""
+        keys = [
+            *self.keys.tiers, *self.keys.queued_sets, *(self.keys.seq(t) for t in TIERS),
+            self.keys.tasks,
+        ]  # fmt: skip
+        args = [*(int(t == tier) for t in TIERS), task_id, task]
+        with self.client.pipeline(transaction=True) as pipe:
+            for _ in range(100):
+                try:
+                    pipe.watch(self.keys.dead)  # type: ignore[no-untyped-call]
+                    if pipe.lpos(self.keys.dead, letter) is None:
+                        return "gone"
+                    if pipe.hexists(self.keys.tasks, task_id) or pipe.hexists(
+                        self.keys.inflight, task_id
+                    ):
+                        return "open"
+                    for key in self.keys.tiers:
+                        kind = _text(pipe.type(key))
+                        if kind not in ("list", "none"):
+                            raise redis.ResponseError(f"{key} holds a {kind}, not a list")
+                    pipe.multi()
+                    self._enqueue(keys=keys, args=args, client=pipe)
+                    pipe.lrem(self.keys.dead, 1, letter)
+                    pipe.execute()
+                    return "requeued"
+                except redis.WatchError:
+                    continue  # the dead list changed under us: look again
+        raise redis.WatchError(f"{self.keys.dead} kept changing: could not requeue {task_id}")
+
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The raw reads behind ``blpopq status``, all from one MULTI/EXEC (one instant)."""
+
+    time: float  # Redis TIME, seconds since the epoch
+    tiers: tuple[tuple[Tier, int, str | None], ...]  # (tier, length, head task) by priority
+    claims: tuple[tuple[str, str], ...]  # (task id, claim JSON) from inflight
+    workers: tuple[tuple[str, float], ...]  # (worker, lease expiry in ms on Redis's clock)
+    epochs: tuple[tuple[str, int], ...]  # (worker, takes begun)
+    results: int
+    results_tail: tuple[str, ...]  # the last results, oldest first
+    dead: int
+    open_tasks: int
