@@ -5,6 +5,8 @@ self-pipe wakes the main loop, which does the work. Workers ignore SIGINT and ta
 from us only, so a Ctrl-C in a terminal, or systemd with KillMode=mixed, reaches each worker
 once. First TERM/INT: workers stop taking, finish their task within the grace period or put
 it back at the head of its tier. Second: we forward it again and workers put tasks back now.
+Under systemd (Type=notify) the same loop reports readiness and status and feeds the watchdog
+(notify.py); without NOTIFY_SOCKET that costs nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import redis
 
 from .config import Settings
 from .connection import make_client
+from .notify import Notifier
 from .protocol import Protocol
 from .recovery import recover
 from .worker import Backoff, worker_identity, worker_process_main
@@ -48,8 +51,11 @@ class _Slot:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, notifier: Notifier | None = None) -> None:
         self.settings = settings
+        self._notifier = notifier or Notifier.from_environ()
+        self._restarts = 0
+        self._watchdog_due = 0.0
         self._context = multiprocessing.get_context("fork")
         self._signals: list[int] = []
         self._slots = [
@@ -124,12 +130,15 @@ class Supervisor:
             _drain(wake)
             self._reap_and_restart()
             self._announce_ready()
+            self._report()
 
     def _next_timeout(self) -> float:
         waiting = [s.restart_at for s in self._slots if s.process is None]
         pending_ready = not self._announced_ready
         soonest = min(waiting, default=time.monotonic() + 1.0)
         timeout = max(0.0, soonest - time.monotonic())
+        if self._notifier.watchdog_interval is not None:
+            timeout = min(timeout, max(0.0, self._watchdog_due - time.monotonic()))
         return min(timeout, 0.05) if pending_ready else timeout
 
     def _reap_and_restart(self) -> None:
@@ -139,6 +148,7 @@ class Supervisor:
                 code, pid = slot.process.exitcode, slot.process.pid
                 slot.process.join()
                 slot.process = None
+                self._restarts += 1
                 if pid is not None:
                     self._report_death(pid)
                 if now - slot.started >= _STABLE_AFTER:
@@ -170,10 +180,44 @@ class Supervisor:
         if all(s.ready is not None and s.ready.is_set() for s in self._slots):
             self._announced_ready = True
             log.info("ready: %d workers waiting for work", len(self._slots))
+            self._notifier.ready(self._status_text())
+
+    def _report(self) -> None:
+        """For systemd, when it listens: a status line when it changes, and a watchdog ping
+        per interval while the pool is alive or coming back. Local datagrams, no Redis."""
+        if not self._notifier.enabled:
+            return
+        self._notifier.status(self._status_text())
+        interval = self._notifier.watchdog_interval
+        now = time.monotonic()
+        if interval is not None and now >= self._watchdog_due:
+            self._watchdog_due = now + interval
+            if self._healthy(now):
+                self._notifier.watchdog()
+
+    def _healthy(self, now: float) -> bool:
+        """A worker is alive, or one is due back within the backoff cap. Short of that (or if
+        this loop stops turning) the pings stop and systemd restarts the unit."""
+        return any(
+            s.process.is_alive()
+            if s.process is not None
+            else s.restart_at - now <= self.settings.backoff_max
+            for s in self._slots
+        )
+
+    def _status_text(self) -> str:
+        n = len(self._slots)
+        if not self._announced_ready:
+            connected = sum(1 for s in self._slots if s.ready is not None and s.ready.is_set())
+            return f"starting: {connected} of {n} workers connected"
+        return f"{len(self._alive())} of {n} workers alive, {self._restarts} restarts"
 
     # --- stopping ----------------------------------------------------------------------------
     def _shut_down(self, wake: socket.socket) -> int:
         log.info("stopping: finishing running tasks (grace %.1f s)", self.settings.grace)
+        self._notifier.stopping(
+            f"stopping: finishing running tasks (grace {self.settings.grace:g} s)"
+        )
         self._forward(signal.SIGTERM)
         forwarded = 1
         self._unblock_idle_workers()
@@ -190,6 +234,7 @@ class Supervisor:
             _drain(wake)
             if len(self._signals) > forwarded and forwarded < 2:
                 log.info("second signal: putting running tasks back now")
+                self._notifier.status("stopping: putting running tasks back now")
                 self._forward(signal.SIGTERM)
                 forwarded = 2
                 deadline = min(
