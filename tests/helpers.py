@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 SHARED_REDIS_PORT = 6379
@@ -113,3 +115,21 @@ class Daemon:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    what: str,
+    daemon: Daemon | None = None,
+    timeout: float = 30.0,
+    poll: float = 0.01,
+) -> None:
+    """Poll a condition (a Redis key, a process state) until it holds, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if daemon is not None and daemon.process.poll() is not None:
+            raise AssertionError(f"daemon exited while waiting for {what}:\n{daemon.log}")
+        if time.monotonic() > deadline:
+            log = f":\n{daemon.log}" if daemon is not None else ""
+            raise AssertionError(f"no {what} within {timeout} s{log}")
+        time.sleep(poll)

@@ -35,7 +35,7 @@ from blpopq.protocol import Keyspace, Protocol
 from blpopq.recovery import recover
 from blpopq.tiers import TIERS, Tier
 
-from ..helpers import Daemon, prev_hash, run_cli
+from ..helpers import Daemon, prev_hash, run_cli, wait_until
 from .conftest import Daemons, PrivateServers, children
 
 # --- requests ------------------------------------------------------------------------------
@@ -189,24 +189,6 @@ def assert_lossless(
 
 
 # --- waiting and processes ---------------------------------------------------------------------
-
-
-def wait_until(
-    condition: Callable[[], bool],
-    what: str,
-    daemon: Daemon | None = None,
-    timeout: float = 30.0,
-    poll: float = 0.01,
-) -> None:
-    """Poll a condition (a Redis key, a process state) until it holds, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if daemon is not None and daemon.process.poll() is not None:
-            raise AssertionError(f"daemon exited while waiting for {what}:\n{daemon.log}")
-        if time.monotonic() > deadline:
-            log = f":\n{daemon.log}" if daemon is not None else ""
-            raise AssertionError(f"no {what} within {timeout} s{log}")
-        time.sleep(poll)
 
 
 def collect(

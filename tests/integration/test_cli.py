@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from blpopq.embedded import RedisServer, free_port
 from blpopq.protocol import Keyspace
 from blpopq.tiers import TIERS, Tier
 
-from ..helpers import BIN, SHARED_REDIS_PORT, Daemon, cli_env, prev_hash, run_cli
+from ..helpers import BIN, SHARED_REDIS_PORT, Daemon, cli_env, prev_hash, run_cli, wait_until
 
 RESULT_KEYS = (
     "position", "id", "batch", "source", "line", "tier", "client", "op", "status", "prev",
@@ -103,20 +103,6 @@ def start_daemon(server: RedisServer, namespace: str, workers: int, grace: float
         "--workers", str(workers), "--block-timeout", "0.5", "--grace", str(grace),
         *target(server, namespace),
     )  # fmt: skip
-
-
-def await_condition(
-    condition: Callable[[], bool], what: str, daemon: Daemon | None = None, timeout: float = 30.0
-) -> None:
-    """Poll a Redis condition until it holds (awaiting an event, with a deadline)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if daemon is not None and daemon.process.poll() is not None:
-            raise AssertionError(f"daemon exited while waiting for {what}:\n{daemon.log}")
-        if time.monotonic() > deadline:
-            log = daemon.log if daemon else ""
-            raise AssertionError(f"no {what} within {timeout} s\n{log}")
-        time.sleep(0.01)
 
 
 def tier_lengths(client: redis.Redis, namespace: str) -> dict[str, int]:
@@ -294,7 +280,7 @@ def test_bad_tasks_in_redis_are_dead_lettered_and_the_daemon_keeps_serving(
         daemon.wait_ready()
         [result] = collect_jsonl(redis_server, namespace, 1, batch, daemon)
         assert (result["client"], result["status"]) == ("ana", "ok")
-        await_condition(lambda: client.llen(keys.dead) >= 2, "two dead letters", daemon)
+        wait_until(lambda: client.llen(keys.dead) >= 2, "two dead letters", daemon)
         letters = [json.loads(raw) for raw in client.lrange(keys.dead, 0, -1)]
         assert sorted(letter["raw"] for letter in letters) == sorted([not_json, bad_prev])
         for letter in letters:
@@ -327,7 +313,7 @@ def test_sigterm_lets_the_running_task_finish_within_grace(
     with start_daemon(redis_server, namespace, workers=1, grace=30) as daemon:
         daemon.wait_ready()
         batch = produce(redis_server, namespace, path)
-        await_condition(lambda: client.hlen(keys.inflight) == 1, "task in flight", daemon)
+        wait_until(lambda: client.hlen(keys.inflight) == 1, "task in flight", daemon)
         signalled_at = time.time()
         daemon.signal(signal.SIGTERM)
         code = daemon.process.wait(60)
@@ -365,7 +351,7 @@ def test_second_sigterm_puts_the_running_task_back_at_the_head_at_once(
 
     with start_daemon(redis_server, namespace, workers=1, grace=60) as daemon:
         daemon.wait_ready()
-        await_condition(lambda: client.hlen(keys.inflight) == 1, "task in flight", daemon)
+        wait_until(lambda: client.hlen(keys.inflight) == 1, "task in flight", daemon)
         [claimed] = client.hkeys(keys.inflight)
         assert claimed.decode() == json.loads(queued[0])["id"]
         daemon.signal(signal.SIGTERM)
