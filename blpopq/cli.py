@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, TextIO
 
 import redis
 
-from . import __version__
+from . import __version__, deadletters
 from .collector import FORMATS, Outcomes, attention_order, render, summary, wait_for, wait_until
 from .config import ENVIRONMENT, Settings, build_settings
 from .connection import check_reachable, make_client, mask_url
@@ -36,6 +37,7 @@ from .instructions import InstructionError, Request, decode_source, parse
 from .messages import FAILED_STATUSES
 from .producer import enqueue
 from .protocol import Protocol
+from .status import gather, render_table, to_json
 from .supervisor import Supervisor
 
 log = logging.getLogger("blpopq")
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(run)
     run.add_argument("--timeout", type=float, help="give up waiting after S seconds")
     _common(run)
+    _operations_parsers(commands)
     return parser
 
 
@@ -281,7 +284,101 @@ def _daemon_main(settings: Settings) -> None:
     sys.exit(Supervisor(settings).run())
 
 
-_COMMANDS = {"produce": cmd_produce, "daemon": cmd_daemon, "collect": cmd_collect, "run": cmd_run}
+# --- operations: status and dead letters ------------------------------------------------------
+
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
+
+
+def _operations_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = commands.add_parser(
+        "status", help="queue lengths and ages, tasks in flight, workers, dead letters, rate"
+    )
+    status.add_argument(
+        "--json", action="store_true", help="one JSON object (stable keys) instead of tables"
+    )
+    status.add_argument(
+        "--watch",
+        nargs="?",
+        const=2.0,
+        type=float,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 2) until Ctrl-C; with --json, one line each",
+    )
+    _common(status)
+
+    dead = commands.add_parser("dead", help="list, show, requeue or purge dead letters")
+    actions = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="id, tier, batch, when and why of each letter")
+    _common(listing)
+    show = actions.add_parser("show", help="the full dead letters, as pretty JSON")
+    show.add_argument("ids", nargs="+", metavar="ID", help="task id, or @N as `dead list` shows")
+    _common(show)
+    requeue = actions.add_parser(
+        "requeue", help="run dead tasks again: back at the tail of their tier, history cleared"
+    )
+    purge = actions.add_parser("purge", help="delete dead letters")
+    for parser in (requeue, purge):
+        parser.add_argument(
+            "ids", nargs="*", metavar="ID", help="task id, or @N as `dead list` shows"
+        )
+        parser.add_argument("--all", action="store_true", help="every dead letter")
+        _common(parser)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.watch is not None and not args.watch > 0:
+        raise ConfigError("--watch needs a positive number of seconds")
+    protocol = connect(settings)
+
+    def text() -> str:
+        status = gather(protocol)
+        return to_json(status) + "\n" if args.json else render_table(status)
+
+    if args.watch is None:
+        out.write(text())
+        return EXIT_OK
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            out.write(text() if args.json else CLEAR_SCREEN + text())
+            out.flush()
+            time.sleep(args.watch)
+    return EXIT_OK
+
+
+def cmd_dead(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.dead_command in ("requeue", "purge") and bool(args.ids) == bool(args.all):
+        what = "give IDs or --all, not both" if args.all else "give the dead letters' IDs, or --all"
+        raise InputError(f"{args.dead_command}: {what}")
+    protocol = connect(settings)
+    letters = deadletters.load(protocol)
+    if args.dead_command == "list":
+        out.write(deadletters.render_list(letters))
+        return EXIT_OK
+    chosen = letters if getattr(args, "all", False) else deadletters.select(letters, args.ids)
+    if args.dead_command == "show":
+        out.write(deadletters.render_show(chosen))
+        return EXIT_OK
+    if args.dead_command == "requeue":
+        plans, done = deadletters.plans_for(chosen, skip_unrequeueable=args.all)
+        if done.problems:
+            raise InputError("; ".join(done.problems) + " (nothing was requeued)")
+        done = deadletters.requeue(protocol, plans, done)
+    else:
+        done = deadletters.purge(protocol, chosen)
+    out.write("".join(line + "\n" for line in done.lines))
+    for line in [*done.notes, *done.problems]:
+        sys.stderr.write(f"blpopq dead {args.dead_command}: {line}\n")
+    return InputError.exit_code if done.problems else EXIT_OK
+
+
+_COMMANDS = {
+    "produce": cmd_produce,
+    "daemon": cmd_daemon,
+    "collect": cmd_collect,
+    "run": cmd_run,
+    "status": cmd_status,
+    "dead": cmd_dead,
+}
 
 
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
@@ -319,3 +416,7 @@ def daemon_main() -> int:
 
 def collect_main() -> int:
     return _alias("collect")
+
+
+def status_main() -> int:
+    return _alias("status")

@@ -1,0 +1,317 @@
+"""What the queue is doing now: ``blpopq status``.
+
+``gather`` reads one snapshot (one MULTI/EXEC, see ``Protocol.snapshot``) and turns it into a
+frozen ``Status``; ``build`` is that second step alone, and ``render_table`` / ``to_json``
+present a Status. All but ``gather`` are pure, so they are tested without Redis.
+
+Every age is measured against Redis's clock (``TIME``), the same clock the leases use; task and
+result timestamps (``enqueued_at``, ``finished_at``) come from the producers' and workers'
+clocks, so skew between hosts shows up in ages and in the recent rate, never in liveness.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .protocol import Protocol, Snapshot
+from .tiers import TIERS
+
+#: Seconds back from Redis TIME that count as "recent" for the rate.
+RECENT_WINDOW = 60.0
+#: How many of the newest results are read to count the recent ones: bounded, whatever the
+#: length of the results list.
+RECENT_SAMPLE = 1000
+
+
+@dataclass(frozen=True)
+class TierStatus:
+    tier: str
+    length: int
+    #: Age of the task at the head (the next to be taken), from its ``enqueued_at``; None when
+    #: the tier is empty or its head is not a task blpopq can read.
+    oldest_age: float | None
+
+
+@dataclass(frozen=True)
+class InFlight:
+    id: str
+    tier: str
+    worker: str
+    position: int | None
+    #: Seconds since the task was enqueued. A claim does not record when it was taken, so the
+    #: time spent running cannot be told apart from the time spent waiting.
+    age: float | None
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    worker: str
+    #: Seconds until its lease runs out; negative: it ran out and the reaper has not yet
+    #: declared the worker dead.
+    lease_expires_in: float
+    takes: int  # takes begun, from {ns}:epochs
+    tasks: tuple[str, ...]  # ids of the claims it holds
+
+    @property
+    def alive(self) -> bool:
+        return self.lease_expires_in > 0
+
+
+@dataclass(frozen=True)
+class Recent:
+    window: float  # seconds
+    results: int  # results whose finished_at is within the window
+    sampled: int  # results read to count them (the newest ones)
+
+    @property
+    def per_second(self) -> float:
+        return self.results / self.window if self.window > 0 else 0.0
+
+    @property
+    def capped(self) -> bool:
+        """Every sampled result was recent: older ones were not read, so the rate may be higher."""
+        return self.sampled > 0 and self.results == self.sampled
+
+
+@dataclass(frozen=True)
+class Status:
+    namespace: str
+    time: float  # Redis TIME, Unix seconds
+    tiers: tuple[TierStatus, ...]  # in priority order
+    in_flight: tuple[InFlight, ...]  # by attention position
+    workers: tuple[WorkerStatus, ...]  # by worker id
+    results: int  # length of {ns}:results (reading deletes nothing, so: all results kept)
+    dead_letters: int  # length of {ns}:dead
+    open_tasks: int  # registered tasks not yet settled (queued or running): {ns}:tasks
+    recent: Recent
+
+    @property
+    def queued(self) -> int:
+        return sum(t.length for t in self.tiers)
+
+    @property
+    def served(self) -> int:
+        """Tasks that reached an outcome: results plus dead letters still in their lists."""
+        return self.results + self.dead_letters
+
+    @property
+    def workers_alive(self) -> int:
+        return sum(w.alive for w in self.workers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document. Scripts depend on these keys: add, never rename."""
+        return {
+            "namespace": self.namespace,
+            "time": self.time,
+            "queued": self.queued,
+            "tiers": {
+                t.tier: {"length": t.length, "oldest_age_s": _round(t.oldest_age)}
+                for t in self.tiers
+            },
+            "in_flight": [
+                {
+                    "id": c.id,
+                    "tier": c.tier,
+                    "worker": c.worker,
+                    "position": c.position,
+                    "age_s": _round(c.age),
+                }
+                for c in self.in_flight
+            ],
+            "workers_alive": self.workers_alive,
+            "workers": [
+                {
+                    "worker": w.worker,
+                    "alive": w.alive,
+                    "lease_expires_in_s": _round(w.lease_expires_in),
+                    "takes": w.takes,
+                    "tasks": list(w.tasks),
+                }
+                for w in self.workers
+            ],
+            "results": self.results,
+            "dead_letters": self.dead_letters,
+            "served": self.served,
+            "open_tasks": self.open_tasks,
+            "recent": {
+                "window_s": self.recent.window,
+                "results": self.recent.results,
+                "per_s": round(self.recent.per_second, 3),
+                "sampled": self.recent.sampled,
+                "capped": self.recent.capped,
+            },
+        }
+
+
+def gather(
+    protocol: Protocol, window: float = RECENT_WINDOW, sample: int = RECENT_SAMPLE
+) -> Status:
+    return build(protocol.snapshot(sample), protocol.keys.namespace, window)
+
+
+def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Status:
+    """A Status from raw reads; tolerant of anything unreadable found in Redis."""
+    now = snap.time
+    tiers = tuple(
+        TierStatus(tier.value, length, _age(now, _field(head, "enqueued_at")))
+        for tier, length, head in snap.tiers
+    )
+    in_flight = sorted(
+        (_in_flight(task_id, claim, now) for task_id, claim in snap.claims),
+        key=lambda c: (c.position is None, c.position or 0, c.id),
+    )
+    takes = dict(snap.epochs)
+    workers = tuple(
+        WorkerStatus(
+            worker=worker,
+            lease_expires_in=expiry / 1000.0 - now,
+            takes=takes.get(worker, 0),
+            tasks=tuple(c.id for c in in_flight if c.worker == worker),
+        )
+        for worker, expiry in sorted(snap.workers)
+    )
+    finished = (_field(raw, "finished_at") for raw in snap.results_tail)
+    recent = sum(1 for at in finished if at is not None and now - at <= window)
+    return Status(
+        namespace=namespace,
+        time=now,
+        tiers=tiers,
+        in_flight=tuple(in_flight),
+        workers=workers,
+        results=snap.results,
+        dead_letters=snap.dead,
+        open_tasks=snap.open_tasks,
+        recent=Recent(window, recent, len(snap.results_tail)),
+    )
+
+
+def _in_flight(task_id: str, claim_json: str, now: float) -> InFlight:
+    claim = _object(claim_json) or {}
+    tier = claim.get("tier")
+    if isinstance(tier, int) and not isinstance(tier, bool) and 1 <= tier <= len(TIERS):
+        tier_name = TIERS[tier - 1].value  # the scripts store the 1-based tier index
+    else:
+        tier_name = str(tier) if tier is not None else "?"
+    position = claim.get("position")
+    task = claim.get("task")
+    enqueued = _field(task, "enqueued_at") if isinstance(task, str) else None
+    return InFlight(
+        id=task_id,
+        tier=tier_name,
+        worker=str(claim.get("worker", "?")),
+        position=position if isinstance(position, int) and not isinstance(position, bool) else None,
+        age=_age(now, enqueued),
+    )
+
+
+def _object(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _field(raw: str | None, name: str) -> float | None:
+    """A numeric field of a JSON object, or None."""
+    value = (_object(raw) or {}).get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else now - then
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def to_json(status: Status) -> str:
+    return json.dumps(status.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def duration(seconds: float | None) -> str:
+    """12.3 s, 4 m 05 s, 2 h 03 m, 3 d 04 h; '-' for None."""
+    if seconds is None:
+        return "-"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{sign}{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{sign}{whole // 60} m {whole % 60:02d} s"
+    if whole < 86400:
+        return f"{sign}{whole // 3600} h {whole % 3600 // 60:02d} m"
+    return f"{sign}{whole // 86400} d {whole % 86400 // 3600:02d} h"
+
+
+def _lease(expires_in: float) -> str:
+    if expires_in > 0:
+        return f"lease expires in {duration(expires_in)}"
+    return f"lease ran out {duration(-expires_in)} ago"
+
+
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: set[int]) -> list[str]:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        return "  ".join(cells).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
+
+
+def render_table(status: Status) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(status.time))
+    out = [f"blpopq status  namespace={status.namespace}  redis time {stamp} UTC", ""]
+    rows = []
+    for t in status.tiers:
+        unreadable = t.length and t.oldest_age is None
+        rows.append((t.tier, str(t.length), "?" if unreadable else duration(t.oldest_age)))
+    rows.append(("total", str(status.queued), ""))
+    out += _table(("tier", "queued", "oldest"), rows, {1, 2})
+    out += ["", f"in flight: {len(status.in_flight)}"]
+    if status.in_flight:
+        claims = [
+            (
+                c.id,
+                c.tier,
+                c.worker,
+                "-" if c.position is None else str(c.position),
+                "-" if c.age is None else f"{duration(c.age)} ago",
+            )
+            for c in status.in_flight
+        ]
+        out += _table(("id", "tier", "worker", "position", "enqueued"), claims, {3, 4})
+    out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}"]
+    if status.workers:
+        workers = [
+            (w.worker, _lease(w.lease_expires_in), str(w.takes), ",".join(w.tasks) or "-")
+            for w in status.workers
+        ]
+        out += _table(("worker", "heartbeat", "takes", "running"), workers, {2})
+    recent = status.recent
+    at_least = "at least " if recent.capped else ""
+    out += [
+        "",
+        f"results: {status.results}   dead letters: {status.dead_letters}   "
+        f"served: {status.served} (results + dead letters)   open tasks: {status.open_tasks}",
+        f"recent: {at_least}{recent.results} results in the last {recent.window:g} s "
+        f"({at_least}{recent.per_second:.2f}/s; counted on the newest {recent.sampled})",
+    ]
+    return "\n".join(out) + "\n"
