@@ -14,15 +14,15 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import redis
 
-from . import __version__, deadletters
+from . import __version__, deadletters, logs
 from .collector import FORMATS, Outcomes, attention_order, render, summary, wait_for, wait_until
-from .config import ENVIRONMENT, Settings, build_settings
+from .config import ENVIRONMENT, Settings, build_settings, load_file, resolve
 from .connection import check_reachable, make_client, mask_url
 from .embedded import RedisServer
 from .errors import (
@@ -60,6 +60,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("BLPOPQ_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         type=str.upper,
+    )
+    parser.add_argument(
+        "--log-format",
+        default=os.environ.get("BLPOPQ_LOG_FORMAT", "human"),
+        choices=logs.FORMATS,
+        help="human lines, or one JSON object per line for log shippers (env BLPOPQ_LOG_FORMAT)",
+    )
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("BLPOPQ_CONFIG"),
+        help="TOML file of settings, below flags and environment (env BLPOPQ_CONFIG)",
     )
 
 
@@ -137,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="give up waiting after S seconds")
     _common(run)
     _operations_parsers(commands)
+
+    config = commands.add_parser("config", help="print the effective configuration")
+    _worker_options(config)
+    config.add_argument("--max-difficulty", type=int, help="largest difficulty accepted (32)")
+    config.add_argument("--chunk-size", type=int, help="tasks per atomic enqueue (50000)")
+    _common(config)
     return parser
 
 
@@ -147,8 +164,15 @@ _SETTING_FLAGS = (
 
 
 def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    return build_settings(*_setting_sources(args, environ))
+
+
+def _setting_sources(
+    args: argparse.Namespace, environ: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
     flags = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
-    return build_settings(flags, environ)
+    file_values = load_file(args.config) if args.config else {}
+    return flags, environ, file_values
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -371,7 +395,20 @@ def cmd_dead(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return InputError.exit_code if done.problems else EXIT_OK
 
 
+def cmd_config(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Every setting, its effective value (secrets masked) and where it came from."""
+    sources = resolve(*_setting_sources(args, dict(os.environ)))
+    for field in fields(Settings):
+        value = getattr(settings, field.name)
+        if field.name == "redis_url":
+            value = mask_url(settings.url) + ("" if settings.redis_url else " (run: embedded)")
+        origin = sources.get(field.name, (None, "default"))[1]
+        out.write(f"{field.name:<15} {value!s:<40} {origin}\n")
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "config": cmd_config,
     "produce": cmd_produce,
     "daemon": cmd_daemon,
     "collect": cmd_collect,
@@ -383,11 +420,7 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
-    )
+    logs.configure(args.log_level, args.log_format)
     try:
         settings = settings_from(args, dict(os.environ if environ is None else environ))
         return _COMMANDS[args.command](args, settings, sys.stdout)

@@ -7,9 +7,15 @@ Redis client from it: nothing here holds a connection or any other state.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 from .connection import DEFAULT_URL
 from .errors import ConfigError
@@ -128,20 +134,65 @@ ENVIRONMENT = {
 }
 
 
-def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Flags (None = not given) over environment over defaults, validated."""
+def build_settings(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    file_values: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Flags (None = not given) over environment over the TOML file over defaults, validated."""
+    values = {name: value for name, (value, _) in resolve(flags, environ, file_values).items()}
+    return replace(Settings(), **values).validate()
+
+
+def resolve(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    file_values: Mapping[str, Any] | None = None,
+) -> dict[str, tuple[Any, str]]:
+    """Each setting that is not left at its default: (value, where it came from)."""
     types = {f.name: f.type for f in fields(Settings)}
-    values: dict[str, Any] = {}
+    values: dict[str, tuple[Any, str]] = {}
+    for name, value in (file_values or {}).items():
+        values[name] = (value, "file")
     for name, variable in ENVIRONMENT.items():
         text = environ.get(variable)
         if text:
-            values[name] = _convert(name, types[name], text, variable)
+            values[name] = (_convert(name, types[name], text, variable), f"env {variable}")
     for name, value in flags.items():
         if name not in types:
             raise ConfigError(f"unknown setting {name!r}")
         if value is not None:
-            values[name] = value
-    return replace(Settings(), **values).validate()
+            values[name] = (value, "flag")
+    return values
+
+
+def load_file(path: str) -> dict[str, Any]:
+    """Settings from a TOML file: top-level keys named as the Settings fields (``workers = 8``,
+    ``redis_url = "redis://..."``). An unknown key or a wrong type is an error, never ignored."""
+    try:
+        with open(path, "rb") as handle:
+            data: dict[str, Any] = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    types = {f.name: str(f.type) for f in fields(Settings)}
+    for key, value in data.items():
+        if key not in types:
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+        if not _fits(types[key], value):
+            raise ConfigError(f"{path}: {key} = {value!r} is not a valid {types[key]}")
+    return data
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "float":
+        return isinstance(value, (int, float))
+    return isinstance(value, str)
 
 
 def _convert(name: str, kind: Any, text: str, variable: str) -> Any:

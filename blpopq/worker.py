@@ -86,6 +86,11 @@ class Backoff:
         self.failures = 0
 
 
+def _fields(task: Task) -> dict[str, str]:
+    """The stable log fields of a task (see logs.FIELDS)."""
+    return {"task_id": task.id, "tier": task.tier.value, "client": task.client}
+
+
 def worker_identity(pid: int) -> str:
     """host:pid, the ``worker`` of results and the owner of claims."""
     return f"{socket.gethostname()}:{pid}"
@@ -212,9 +217,20 @@ class Worker:
                 should_stop=self._abort_running_task,
             )
         except Cancelled:
-            log.info("stopping: task %s goes back to the head of %s", task.id, taken.tier.value)
+            log.info(
+                "stopping: task %s goes back to the head of %s",
+                task.id,
+                taken.tier.value,
+                extra=_fields(task),
+            )
             return _Outcome("requeue", taken, task.id, taken.raw)
-        log.debug("task %s %s at position %d", task.id, result.status, taken.position)
+        log.debug(
+            "task %s %s at position %d",
+            task.id,
+            result.status,
+            taken.position,
+            extra=_fields(task),
+        )
         return _Outcome("result", taken, task.id, result.to_json())
 
     def _abort_running_task(self) -> bool:
@@ -222,7 +238,13 @@ class Worker:
 
     def _dead_letter(self, taken: Taken, reason: str) -> _Outcome:
         task_id, batch = peek_identity(taken.raw)
-        log.warning("dead-lettering task %s from %s: %s", task_id, taken.tier.value, reason)
+        log.warning(
+            "dead-lettering task %s from %s: %s",
+            task_id,
+            taken.tier.value,
+            reason,
+            extra={"task_id": task_id, "tier": taken.tier.value},
+        )
         letter = DeadLetter(
             reason=reason,
             raw=taken.raw,

@@ -60,3 +60,35 @@ def test_socket_timeout_stays_above_the_blpop_timeout() -> None:
 def test_passwords_are_masked(url: str) -> None:
     masked = mask_url(url)
     assert "s3cret" not in masked and "***" in masked
+
+
+def test_a_toml_file_sits_below_environment_and_flags(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from blpopq.config import load_file, resolve
+
+    path = tmp_path / "blpopq.toml"
+    path.write_text('workers = 4\ngrace = 12\nnamespace = "fromfile"\nredis_url = "redis://f:1"\n')
+    values = load_file(str(path))
+    env = {"BLPOPQ_GRACE": "20"}
+    settings = build_settings({"namespace": "fromflag"}, env, values)
+    assert (settings.workers, settings.grace, settings.namespace) == (4, 20.0, "fromflag")
+    sources = resolve({"namespace": "fromflag"}, env, values)
+    assert sources["workers"][1] == "file" and sources["grace"][1] == "env BLPOPQ_GRACE"
+    assert sources["namespace"][1] == "flag" and "block_timeout" not in sources
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("workerz = 4\n", "unknown setting 'workerz'"),
+        ('workers = "4"\n', "not a valid int"),
+        ("grace = true\n", "not a valid float"),
+        ("workers = [\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_toml_file_is_an_error_naming_the_culprit(tmp_path, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    from blpopq.config import load_file
+
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_file(str(path))
