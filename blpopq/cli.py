@@ -35,6 +35,7 @@ from .errors import (
 )
 from .instructions import InstructionError, Request, decode_source, parse
 from .messages import FAILED_STATUSES
+from .metrics import port_option as metrics_port
 from .producer import enqueue
 from .protocol import Protocol
 from .status import gather, render_table, to_json
@@ -110,6 +111,18 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
         help="worker deaths a task may cause before it is dead-lettered (3)",
     )
     parser.add_argument(
+        "--keep-results",
+        type=int,
+        metavar="N",
+        help="keep only the newest N results in Redis, trimmed as each is written (0: all)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=metrics_port,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (needs blpopq[metrics])",
+    )
+    parser.add_argument(
         "--allow-eviction",
         action="store_true",
         help="start even if Redis's maxmemory-policy may evict tasks",
@@ -138,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--follow", action="store_true", help="keep printing new results")
     collect.add_argument("--expect", type=int, help="wait until N results (and dead letters)")
     collect.add_argument("--timeout", type=float, help="with --expect: give up after S seconds")
+    collect.add_argument(
+        "--drain",
+        action="store_true",
+        help="remove the results from Redis once printed (not with --batch)",
+    )
     _output_options(collect)
     _common(collect)
 
@@ -160,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 _SETTING_FLAGS = (
     "redis_url", "namespace", "workers", "grace", "block_timeout", "max_attempts",
     "max_difficulty", "chunk_size", "lease", "orphan_grace", "reaper_period", "max_deaths",
+    "keep_results", "metrics_port",
 )  # fmt: skip
 
 
@@ -231,26 +250,38 @@ def check_eviction(protocol: Protocol, allowed: bool) -> None:
 
 
 def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.drain and args.batch is not None:
+        # Results leave from the head of one list: taking one batch's would mean removing
+        # others' from the middle (reordering), or dropping them unprinted.
+        raise ConfigError("--drain takes every batch's results away: it cannot be given --batch")
     protocol = connect(settings)
     outcomes = Outcomes(batch=args.batch)
     if args.follow:
-        return _follow(protocol, outcomes, args.output_format, out)
+        return _follow(protocol, outcomes, args.output_format, out, args.drain)
     if args.expect is not None:
         wait_for(protocol, outcomes, args.expect, args.timeout)
     else:
         outcomes.refresh(protocol)
     out.write(render(attention_order(outcomes.results), args.output_format))
+    if args.drain:
+        out.flush()  # printed first, removed after: a failed write leaves them in Redis
+        outcomes.discard_read(protocol)
     return EXIT_OK
 
 
-def _follow(protocol: Protocol, outcomes: Outcomes, fmt: str, out: TextIO) -> int:
-    """Print results as they arrive (each arrival in attention order), until interrupted."""
+def _follow(
+    protocol: Protocol, outcomes: Outcomes, fmt: str, out: TextIO, drain: bool = False
+) -> int:
+    """Print results as they arrive (each arrival in attention order), until interrupted;
+    with ``drain``, remove each arrival from Redis once it is printed."""
     header = fmt != "jsonl"
     with contextlib.suppress(KeyboardInterrupt):
         while True:
-            wait_until(protocol, outcomes, lambda o: bool(o.results), None)
+            wait_until(protocol, outcomes, lambda o: bool(o.results), None, tolerate_missed=True)
             out.write(render(attention_order(outcomes.results), fmt, header=header))
             out.flush()
+            if drain:
+                outcomes.discard_read(protocol)
             header = False
             outcomes.results.clear()  # printed: keep memory flat while following
             outcomes.dead.clear()
@@ -262,9 +293,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _redis_for_run(settings) as url:
         settings = replace(settings, redis_url=url)
         protocol = connect(settings)
+        outcomes = Outcomes.from_now(protocol)
         report = enqueue(protocol, requests, settings.chunk_size)
         log.info("%s", report.summary())
-        outcomes = Outcomes(batch=report.batch)
+        outcomes.batch = report.batch
         with _daemon(settings):
             wait_for(protocol, outcomes, len(report.ids), args.timeout)
         protocol.client.close()

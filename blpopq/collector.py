@@ -1,7 +1,15 @@
 """Read outcomes back and present the attention order: who was served, in which order, with what.
 
-Reading never deletes. The attention order is the ``position`` each task got when it was
+Reading never deletes (``Outcomes.discard_read`` is the separate, explicit step behind
+``collect --drain``). The attention order is the ``position`` each task got when it was
 taken, so it is a pure sort over Result values; the renderers return text, cli prints it.
+
+Results are read incrementally by INDEX, the count of results pushed before each one
+(``{ns}:results:written``, bumped by the same script that pushes), not by list position:
+retention (``--keep-results``) and drains remove results from the head of the list, which
+shifts positions but not indexes, so a reader neither skips nor re-reads. What it cannot do is
+read a result removed before it got there: a reader that falls behind by more than the
+retention window counts those in ``Outcomes.missed`` (and ``wait_until`` gives up on them).
 """
 
 from __future__ import annotations
@@ -35,6 +43,14 @@ COLUMNS = (
 )
 FORMATS = ("table", "jsonl", "csv")
 
+#: Results fetched per read call: bounds the time Redis spends on one LRANGE.
+PAGE = 1000
+
+
+class ResultsMissed(WaitTimeout):
+    """Results were removed (retention, or a drain) before this reader read them, so the
+    outcomes it waits for may never all arrive. A WaitTimeout: it ends a wait the same way."""
+
 
 def attention_order(results: Iterable[Result]) -> list[Result]:
     return sorted(results, key=lambda r: r.position)
@@ -47,8 +63,23 @@ class Outcomes:
     batch: str | None = None
     results: list[Result] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
-    _results_read: int = 0
+    #: Results removed from the list (retention, a drain) after this reader began and before
+    #: it read them: its view has a gap that far.
+    missed: int = 0
+    #: Index (``results:written``) of the next result to read; None: start at the list's head.
+    _results_read: int | None = None
     _dead_read: int = 0
+
+    @classmethod
+    def from_now(cls, protocol: Protocol, batch: str | None = None) -> Outcomes:
+        """A reader that skips every result and dead letter already written: for a batch
+        about to be enqueued, whose outcomes can only come later (and must not be lost to a
+        retention trim of older results it would otherwise read first)."""
+        head, _ = protocol.read_results(None, 0)
+        outcomes = cls(batch=batch)
+        outcomes._results_read = head + protocol.length(protocol.keys.results)
+        outcomes._dead_read = protocol.length(protocol.keys.dead)
+        return outcomes
 
     def all(self) -> list[Result | DeadLetter]:
         return [*self.results, *self.dead]
@@ -60,11 +91,16 @@ class Outcomes:
     def refresh(self, protocol: Protocol) -> list[Result]:
         """Read what was appended since the last call; returns the new results."""
         fresh: list[Result] = []
-        for raw in protocol.read_list(protocol.keys.results, self._results_read):
-            self._results_read += 1
-            result = _decode(Result.from_json, raw)
-            if result is not None and self.batch in (None, result.batch):
-                fresh.append(result)
+        while True:
+            start, page = protocol.read_results(self._results_read, PAGE)
+            self._note_gap(start)
+            for raw in page:
+                result = _decode(Result.from_json, raw)
+                if result is not None and self.batch in (None, result.batch):
+                    fresh.append(result)
+            self._results_read = start + len(page)
+            if len(page) < PAGE:
+                break
         for raw in protocol.read_list(protocol.keys.dead, self._dead_read):
             self._dead_read += 1
             letter = _decode(DeadLetter.from_json, raw)
@@ -72,6 +108,29 @@ class Outcomes:
                 self.dead.append(letter)
         self.results.extend(fresh)
         return fresh
+
+    def _note_gap(self, start: int) -> None:
+        expected = self._results_read
+        if expected is None or start == expected:
+            return
+        if start > expected:
+            self.missed += start - expected
+            log.warning(
+                "%d results were removed (--keep-results retention, or a --drain collector) "
+                "before this reader read them; %d missed so far",
+                start - expected,
+                self.missed,
+            )
+        else:
+            log.warning("the results counter went back (keys deleted?): reading from the head")
+
+    def discard_read(self, protocol: Protocol) -> int:
+        """Remove from Redis every result read so far, whatever its batch (``--drain``), and
+        none pushed since; returns how many were removed. Call it once they are safe (printed):
+        a reader killed before it leaves them for the next one, never loses them."""
+        if self._results_read is None:
+            return 0
+        return protocol.discard_results(self._results_read)
 
 
 def _decode(decode, raw: str):  # type: ignore[no-untyped-def]
@@ -87,8 +146,13 @@ def wait_until(
     outcomes: Outcomes,
     done: Callable[[Outcomes], bool],
     timeout: float | None,
+    tolerate_missed: bool = False,
 ) -> None:
     """Refresh ``outcomes`` until ``done(outcomes)``; WaitTimeout past ``timeout`` seconds.
+
+    ResultsMissed as soon as results were removed before they were read and ``done`` does not
+    hold yet: what it waits for may be among them, and waiting on would never end (unless
+    ``tolerate_missed``, for a reader that takes whatever comes, such as ``--follow``).
 
     Polls with a short, growing interval: results are appended by many workers and
     reading must not consume them, so there is nothing to block on."""
@@ -98,6 +162,12 @@ def wait_until(
         outcomes.refresh(protocol)
         if done(outcomes):
             return
+        if outcomes.missed and not tolerate_missed:
+            raise ResultsMissed(
+                f"{outcomes.missed} results were removed (--keep-results retention, or a "
+                f"--drain collector) before they were read, with {outcomes.count} outcomes "
+                "read: keep more results, or read them as they arrive"
+            )
         if deadline is not None and time.monotonic() >= deadline:
             raise WaitTimeout(f"only {outcomes.count} outcomes arrived within {timeout} s")
         time.sleep(interval)

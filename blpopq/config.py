@@ -58,6 +58,11 @@ class Settings:
     reaper_period: float = 5.0
     #: A task that was running when its worker died this many times is dead-lettered.
     max_deaths: int = 3
+    #: Results kept in {ns}:results, newest first: each result written trims the list to this
+    #: many in the same atomic step. 0 keeps them all.
+    keep_results: int = 0
+    #: Port of the Prometheus /metrics endpoint on 127.0.0.1 (needs the metrics extra). 0: off.
+    metrics_port: int = 0
     #: Test hooks (comma-separated; never set in production): "pause-after-blpop",
     #: "crash-on-client=NAME". They make the fault tests' moments exact.
     test_hooks: str = ""
@@ -104,6 +109,8 @@ class Settings:
             (self.orphan_grace >= 0, "orphan grace must be 0 or more seconds"),
             (self.reaper_period > 0, "reaper period must be positive"),
             (self.max_deaths >= 1, "max deaths must be at least 1"),
+            (self.keep_results >= 0, "keep results must be 0 (keep all) or more"),
+            (0 <= self.metrics_port <= 65535, "metrics port must be in 0..65535 (0: off)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -130,6 +137,8 @@ ENVIRONMENT = {
     "orphan_grace": "BLPOPQ_ORPHAN_GRACE",
     "reaper_period": "BLPOPQ_REAPER_PERIOD",
     "max_deaths": "BLPOPQ_MAX_DEATHS",
+    "keep_results": "BLPOPQ_KEEP_RESULTS",
+    "metrics_port": "BLPOPQ_METRICS_PORT",
     "test_hooks": "BLPOPQ_TEST_HOOKS",
 }
 

@@ -15,7 +15,10 @@ Delivery path, and what a kill -9 at each point leaves:
            finds it there (its sequence is below the list's head) once its popper is dead or
            has begun another take.
   settle   ``settle.lua`` pushes the result (or dead letter, or the task back at the head of
-           its tier) and ends the claim, only if the claim is still this take's.
+           its tier) and ends the claim, only if the claim is still this take's. A result
+           also bumps ``results:written`` and, with retention, trims ``results`` to its newest
+           N in the same step; readers index results by that counter (``results.lua``), so
+           trimming from the head never shifts what they have read.
   recover  ``heartbeat.lua`` keeps each worker's lease in ``workers`` on Redis's clock;
            ``reap.lua`` declares expired workers dead and returns claims nobody alive holds;
            recovery.py puts those back at the head of their tier, or dead-letters a task
@@ -61,6 +64,11 @@ class Keyspace:
     @property
     def results(self) -> str:
         return self._key("results")
+
+    @property
+    def results_written(self) -> str:
+        """Counter of results ever pushed: trimming never lowers it, so readers index by it."""
+        return self._key("results:written")
 
     @property
     def dead(self) -> str:
@@ -147,6 +155,7 @@ class Protocol:
         self._settle = _load_script(client, "settle.lua")
         self._heartbeat = _load_script(client, "heartbeat.lua")
         self._reap = _load_script(client, "reap.lua")
+        self._results = _load_script(client, "results.lua")
         self._take_keys = [
             *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers, keys.epochs
         ]  # fmt: skip
@@ -170,11 +179,12 @@ class Protocol:
         return self._taken(self._take(keys=self._take_keys, args=[worker, "", 0]))[1]
 
     def settle_and_take(
-        self, worker: str, task_id: str, position: int, result_json: str
+        self, worker: str, task_id: str, position: int, result_json: str, keep: int = 0
     ) -> tuple[bool, Taken | None]:
         """settle_result() and take() in one round trip: (result written?, next task)."""
-        keys = [*self._take_keys, self.keys.results, self.keys.tasks]
-        reply = self._take(keys=keys, args=[worker, "", 0, task_id, position, result_json])
+        keys = [*self._take_keys, self.keys.results, self.keys.tasks, self.keys.results_written]
+        args = [worker, "", 0, task_id, position, result_json, keep]
+        reply = self._take(keys=keys, args=args)
         settled, taken = self._taken(reply)
         return settled == 1, taken
 
@@ -205,8 +215,11 @@ class Protocol:
         return settled, Taken(TIERS[int(tier_index) - 1], _text(raw), int(position), bool(claimed))
 
     # --- settling --------------------------------------------------------------------------
-    def settle_result(self, task_id: str, position: int, result_json: str) -> bool:
-        return self._settle_to(self.keys.results, task_id, position, result_json)
+    def settle_result(self, task_id: str, position: int, result_json: str, keep: int = 0) -> bool:
+        """Push the result and end the claim, if the claim is still this take's; then, when
+        ``keep`` > 0, trim the results list to its newest ``keep`` (only if written)."""
+        keys = [self.keys.inflight, self.keys.results, self.keys.tasks, self.keys.results_written]
+        return bool(self._settle(keys=keys, args=[task_id, position, result_json, "result", keep]))
 
     def settle_dead(self, task_id: str, position: int, letter_json: str) -> bool:
         return self._settle_to(self.keys.dead, task_id, position, letter_json)
@@ -283,6 +296,21 @@ class Protocol:
 
     def length(self, key: str) -> int:
         return int(self.client.llen(key))
+
+    def read_results(self, start: int | None, page: int = 1000) -> tuple[int, list[str]]:
+        """Up to ``page`` results from index ``start`` (None: from the head), atomically:
+        (index of the first one returned, results). An index counts the results pushed before
+        it (``results:written``), so it survives trimming; the first index returned is above
+        ``start`` when results were trimmed (retention, a drain) before this reader saw them."""
+        keys = [self.keys.results, self.keys.results_written]
+        reply = self._results(keys=keys, args=["read", "" if start is None else start, page])
+        return int(reply[1]), [_text(item) for item in reply[2:]]
+
+    def discard_results(self, before: int) -> int:
+        """Remove the results whose index is below ``before`` (those a drain has printed),
+        atomically, leaving any pushed since; returns how many were removed."""
+        keys = [self.keys.results, self.keys.results_written]
+        return int(self._results(keys=keys, args=["discard", before])[1])
 
     # --- operations: status and dead letters -----------------------------------------------
     def snapshot(self, sample: int = 1000) -> Snapshot:

@@ -27,6 +27,7 @@ import redis
 
 from .config import Settings
 from .connection import make_client
+from .metrics import Endpoint, start_endpoint
 from .notify import Notifier
 from .protocol import Protocol
 from .recovery import recover
@@ -62,10 +63,12 @@ class Supervisor:
             _Slot(i, Backoff(settings.backoff_max)) for i in range(settings.worker_count)
         ]
         self._announced_ready = False
+        self._metrics = Endpoint()
 
     # --- public ------------------------------------------------------------------------------
     def run(self) -> int:
         """Run until stopped by a signal (or request_stop). Returns the exit status."""
+        self._metrics = start_endpoint(self.settings)  # before any fork: workers inherit it
         wake_read, wake_write = socket.socketpair()
         wake_write.setblocking(False)
         previous = self._install_signal_handlers(wake_write.fileno())
@@ -78,6 +81,7 @@ class Supervisor:
             self._restore_signal_handlers(previous)
             wake_read.close()
             wake_write.close()
+            self._metrics.close()
 
     def request_stop(self) -> None:
         """Ask for a graceful stop as if SIGTERM arrived (for in-process users like `run`)."""
@@ -150,6 +154,7 @@ class Supervisor:
                 slot.process = None
                 self._restarts += 1
                 if pid is not None:
+                    self._metrics.worker_exited(pid)
                     self._report_death(pid)
                 if now - slot.started >= _STABLE_AFTER:
                     slot.backoff.reset()

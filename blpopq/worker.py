@@ -24,6 +24,7 @@ import redis
 from .config import Settings
 from .connection import make_client
 from .messages import DeadLetter, DecodeError, Task, peek_identity
+from .metrics import NO_METRICS, Metrics, worker_metrics
 from .pow import Cancelled
 from .protocol import DeclaredDead, Protocol, Taken
 from .recovery import recover
@@ -97,8 +98,15 @@ def worker_identity(pid: int) -> str:
 
 
 class Worker:
-    def __init__(self, settings: Settings, stop: StopFlag, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        stop: StopFlag,
+        worker_id: str | None = None,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.stop = stop
         self.worker_id = worker_id or worker_identity(os.getpid())
         self.declared_dead = threading.Event()
@@ -155,7 +163,11 @@ class Worker:
             if pending is not None and pending.kind == "result" and self._can_take_more():
                 # The common case: write the result and take the next task in one call.
                 written, taken = protocol.settle_and_take(
-                    self.worker_id, pending.task_id, pending.taken.position, pending.value
+                    self.worker_id,
+                    pending.task_id,
+                    pending.taken.position,
+                    pending.value,
+                    self.settings.keep_results,
                 )
                 self._pending = None
                 self._log_if_fenced(written, pending)
@@ -206,16 +218,19 @@ class Worker:
         try:
             task = Task.from_json(taken.raw)
         except DecodeError as exc:
+            self.metrics.dead_lettered(taken.tier.value)
             return self._dead_letter(taken, str(exc))
         self._test_crash_on(task)
+        self.metrics.taken(taken.tier.value, task.op)
         try:
-            result = run_task(
-                task,
-                position=taken.position,
-                worker=self.worker_id,
-                max_attempts=self.settings.max_attempts,
-                should_stop=self._abort_running_task,
-            )
+            with self.metrics.busy():
+                result = run_task(
+                    task,
+                    position=taken.position,
+                    worker=self.worker_id,
+                    max_attempts=self.settings.max_attempts,
+                    should_stop=self._abort_running_task,
+                )
         except Cancelled:
             log.info(
                 "stopping: task %s goes back to the head of %s",
@@ -224,6 +239,7 @@ class Worker:
                 extra=_fields(task),
             )
             return _Outcome("requeue", taken, task.id, taken.raw)
+        self.metrics.finished(result)
         log.debug(
             "task %s %s at position %d",
             task.id,
@@ -266,7 +282,9 @@ class Worker:
         elif outcome.kind == "dead":
             written = protocol.settle_dead(outcome.task_id, taken.position, outcome.value)
         else:
-            written = protocol.settle_result(outcome.task_id, taken.position, outcome.value)
+            written = protocol.settle_result(
+                outcome.task_id, taken.position, outcome.value, self.settings.keep_results
+            )
         self._pending = None
         self._log_if_fenced(written, outcome)
 
@@ -369,7 +387,7 @@ def worker_process_main(settings: Settings, on_ready: Callable[[], None]) -> Non
     # The supervisor forks with TERM/INT blocked so that no signal lands before our handlers.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
-        Worker(settings, stop).serve(on_ready)
+        Worker(settings, stop, metrics=worker_metrics(settings)).serve(on_ready)
     except DeclaredDead as exc:
         log.error("%s: exiting so the supervisor starts a fresh worker", exc)
         sys.exit(EXIT_DECLARED_DEAD)

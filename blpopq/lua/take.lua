@@ -9,9 +9,11 @@
 -- ARGV[1]     worker id (host:pid)
 -- ARGV[2]     a task BLPOP already removed from a tier list, or '' to pop here
 -- ARGV[3]     with ARGV[2]: the 1-based index of the tier it came from
--- KEYS[11], KEYS[12] and ARGV[4..6], optional: {ns}:results, {ns}:tasks, and the id, claim
---             position and result JSON of the task this worker just finished. Settling it
---             here (exactly as settle.lua does for a result) saves a round trip per task.
+-- KEYS[11..13] and ARGV[4..7], optional: {ns}:results, {ns}:tasks, {ns}:results:written
+--             (counter: results ever pushed), and the id, claim position and result JSON of
+--             the task this worker just finished, and how many results to keep (0: all).
+--             Settling it here (exactly as settle.lua does for a result) saves a round trip
+--             per task.
 --
 -- Returns {settled, tier, task, position, claimed (1|0)}; {settled} when every tier is
 -- empty; {settled, -1} when this worker was declared dead (its lease ran out): it must drop
@@ -22,7 +24,12 @@ if ARGV[4] and ARGV[4] ~= '' then
   settled = 0
   local claim = redis.call('HGET', KEYS[7], ARGV[4])
   if claim and cjson.decode(claim).position == tonumber(ARGV[5]) then
-    redis.call('RPUSH', KEYS[11], ARGV[6])
+    -- Retention, as in settle.lua: count every result pushed (a reader's index is
+    -- written - LLEN + i however much was trimmed), then keep the newest ARGV[7].
+    local length = redis.call('RPUSH', KEYS[11], ARGV[6])
+    if redis.call('INCR', KEYS[13]) == 1 then redis.call('SET', KEYS[13], length) end
+    local keep = tonumber(ARGV[7]) or 0
+    if keep > 0 and length > keep then redis.call('LTRIM', KEYS[11], -keep, -1) end
     redis.call('HDEL', KEYS[7], ARGV[4])
     redis.call('HDEL', KEYS[12], ARGV[4])
     settled = 1
