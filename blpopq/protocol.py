@@ -331,10 +331,13 @@ class Protocol:
             pipe.lrange(keys.results, -max(1, sample), -1)
             pipe.llen(keys.dead)
             pipe.hlen(keys.tasks)
+            pipe.get(keys.results_written)
             reply = pipe.execute()
         seconds, micros = reply[0]
         heads = reply[1 : 1 + 2 * len(TIERS)]
-        inflight, workers, epochs, results, tail, dead, open_tasks = reply[1 + 2 * len(TIERS) :]
+        inflight, workers, epochs, results, tail, dead, open_tasks, written = reply[
+            1 + 2 * len(TIERS) :
+        ]
         return Snapshot(
             time=int(seconds) + int(micros) / 1e6,
             tiers=tuple(
@@ -352,6 +355,8 @@ class Protocol:
             results_tail=tuple(_text(item) for item in tail),
             dead=int(dead),
             open_tasks=int(open_tasks),
+            # Results pushed before the counter existed are indexed by position (results.lua).
+            results_written=max(int(written or 0), int(results)),
         )
 
     def dead_letters(self) -> list[str]:
@@ -426,3 +431,4 @@ class Snapshot:
     results_tail: tuple[str, ...]  # the last results, oldest first
     dead: int
     open_tasks: int
+    results_written: int = 0  # results ever written: more than `results` after retention

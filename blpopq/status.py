@@ -88,6 +88,7 @@ class Status:
     dead_letters: int  # length of {ns}:dead
     open_tasks: int  # registered tasks not yet settled (queued or running): {ns}:tasks
     recent: Recent
+    results_written: int = 0  # results ever written; above `results` once retention trims
 
     @property
     def queued(self) -> int:
@@ -95,8 +96,9 @@ class Status:
 
     @property
     def served(self) -> int:
-        """Tasks that reached an outcome: results plus dead letters still in their lists."""
-        return self.results + self.dead_letters
+        """Tasks that reached an outcome: results ever written (retention may have trimmed
+        some from the list) plus dead letters still in their list."""
+        return max(self.results, self.results_written) + self.dead_letters
 
     @property
     def workers_alive(self) -> int:
@@ -134,6 +136,7 @@ class Status:
                 for w in self.workers
             ],
             "results": self.results,
+            "results_written": max(self.results, self.results_written),
             "dead_letters": self.dead_letters,
             "served": self.served,
             "open_tasks": self.open_tasks,
@@ -186,6 +189,7 @@ def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Stat
         dead_letters=snap.dead,
         open_tasks=snap.open_tasks,
         recent=Recent(window, recent, len(snap.results_tail)),
+        results_written=snap.results_written,
     )
 
 

@@ -395,3 +395,13 @@ def test_wait_for_counts_dead_letters_beside_drained_results(protocol: Protocol)
     outcomes.discard_read(protocol)
     assert protocol.length(protocol.keys.dead) == 1
     assert isinstance(outcomes.results[0], Result)
+
+
+def test_status_counts_trimmed_results_as_served(protocol: Protocol) -> None:
+    """With retention the list keeps N, but status still counts every result ever written."""
+    from blpopq.status import gather
+
+    produce(protocol, 5)
+    process_all(protocol, keep=2)
+    status = gather(protocol)
+    assert (status.results, status.served) == (2, 5)
