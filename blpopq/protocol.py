@@ -135,6 +135,26 @@ class Taken:
     claimed: bool  # False: the task has no id, so nothing fences it; dead-letter it
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A task in flight, as take.lua and reap.lua record it in ``{ns}:inflight``."""
+
+    position: int  # the claim's generation: settles must name it
+    worker: str  # host:pid, or "orphan" for a task the reaper found popped and unclaimed
+    tier: Tier
+    task: str  # the task JSON as taken
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Claim:
+        """Decode one claim; ValueError (or KeyError/TypeError) if it is not one of ours."""
+        body = json.loads(raw)
+        tier = int(body["tier"])  # the scripts store the 1-based tier index
+        if not 1 <= tier <= len(TIERS):
+            raise ValueError(f"claim of unknown tier index {tier}")
+        task = body["task"]
+        return cls(int(body["position"]), str(body["worker"]), TIERS[tier - 1], task or "")
+
+
 class DeclaredDead(Exception):
     """This worker's lease ran out and the reaper gave its claims to others: it must stop."""
 
@@ -240,11 +260,11 @@ class Protocol:
         """A task without an id was never claimed, so there is no claim to fence."""
         self.client.rpush(self.keys.dead, letter_json)
 
-    def claims_of(self, worker: str) -> list[tuple[str, dict[str, Any]]]:
+    def claims_of(self, worker: str) -> list[tuple[str, Claim]]:
         """(id, claim) of every claim this worker holds, e.g. one whose reply was lost."""
         claims = self.client.hgetall(self.keys.inflight)
-        mine = [(_text(k), json.loads(v)) for k, v in claims.items()]
-        return [(task_id, claim) for task_id, claim in mine if claim.get("worker") == worker]
+        mine = [(_text(k), Claim.from_json(v)) for k, v in claims.items()]
+        return [(task_id, claim) for task_id, claim in mine if claim.worker == worker]
 
     # --- liveness and recovery -------------------------------------------------------------
     def heartbeat(self, worker: str, mode: str, lease: float) -> bool:
@@ -257,14 +277,14 @@ class Protocol:
         """At most one reaper pass per period across every daemon sharing the namespace."""
         return bool(self.client.set(self.keys.reaper_lock, owner, nx=True, px=int(period * 1000)))
 
-    def reap(self, orphan_grace: float) -> list[tuple[str, dict[str, Any]]]:
+    def reap(self, orphan_grace: float) -> list[tuple[str, Claim]]:
         """Declare expired workers dead, claim orphans, and return claims nobody alive holds."""
         keys = [
             self.keys.workers, self.keys.epochs, self.keys.inflight, self.keys.suspects,
             self.keys.position, *self.keys.tiers, *self.keys.queued_sets, self.keys.tasks,
         ]  # fmt: skip
         flat = self._reap(keys=keys, args=[int(orphan_grace * 1000)])
-        return [(_text(flat[i]), json.loads(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [(_text(flat[i]), Claim.from_json(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def unblock(self, worker_ids: Iterable[str]) -> int:
         """Wake workers parked in BLPOP, as if it timed out (nil reply: nothing is popped)."""

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .messages import DeadLetter, peek_identity
-from .protocol import Protocol
-from .tiers import TIERS
+from .protocol import Claim, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +39,16 @@ def recover(protocol: Protocol, orphan_grace: float, max_deaths: int, reaper: st
 
 
 def _recover_one(
-    protocol: Protocol, task_id: str, claim: dict[str, Any], max_deaths: int, reaper: str
+    protocol: Protocol, task_id: str, claim: Claim, max_deaths: int, reaper: str
 ) -> bool:
     """Requeue (True) or dead-letter (False) one claim nobody alive holds."""
-    tier, position, raw = TIERS[int(claim["tier"]) - 1], int(claim["position"]), claim["task"]
-    event = "popped but never claimed" if claim["worker"] == ORPHAN else "worker died"
+    tier, position, raw = claim.tier, claim.position, claim.task
+    event = "popped but never claimed" if claim.worker == ORPHAN else "worker died"
     try:
         body = json.loads(raw)
         history = [
             *body.get("history", []),
-            {"worker": claim["worker"], "event": event, "at": time.time()},
+            {"worker": claim.worker, "event": event, "at": time.time()},
         ]
         body["history"] = history
     except (ValueError, AttributeError, TypeError):
@@ -68,7 +67,7 @@ def _recover_one(
         return False
     if protocol.requeue(task_id, position, tier, _dumps(body)):
         log.warning(
-            "task %s back at the head of %s (%s: %s)", task_id, tier.value, event, claim["worker"]
+            "task %s back at the head of %s (%s: %s)", task_id, tier.value, event, claim.worker
         )
     return True
 

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .protocol import Protocol, Snapshot
-from .tiers import TIERS
+from .protocol import Claim, Protocol, Snapshot
 
 #: Seconds back from Redis TIME that count as "recent" for the rate.
 RECENT_WINDOW = 60.0
@@ -194,21 +193,18 @@ def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Stat
 
 
 def _in_flight(task_id: str, claim_json: str, now: float) -> InFlight:
-    claim = _object(claim_json) or {}
-    tier = claim.get("tier")
-    if isinstance(tier, int) and not isinstance(tier, bool) and 1 <= tier <= len(TIERS):
-        tier_name = TIERS[tier - 1].value  # the scripts store the 1-based tier index
-    else:
-        tier_name = str(tier) if tier is not None else "?"
-    position = claim.get("position")
-    task = claim.get("task")
-    enqueued = _field(task, "enqueued_at") if isinstance(task, str) else None
+    try:
+        claim: Claim | None = Claim.from_json(claim_json)
+    except (ValueError, KeyError, TypeError):
+        claim = None  # shown, not hidden: an operator should see a claim we cannot read
+    if claim is None:
+        return InFlight(id=task_id, tier="?", worker="?", position=None, age=None)
     return InFlight(
         id=task_id,
-        tier=tier_name,
-        worker=str(claim.get("worker", "?")),
-        position=position if isinstance(position, int) and not isinstance(position, bool) else None,
-        age=_age(now, enqueued),
+        tier=claim.tier.value,
+        worker=claim.worker,
+        position=claim.position,
+        age=_age(now, _field(claim.task, "enqueued_at")),
     )
 
 

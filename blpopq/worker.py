@@ -29,7 +29,7 @@ from .pow import Cancelled
 from .protocol import DeclaredDead, Protocol, Taken
 from .recovery import recover
 from .runner import run_task
-from .tiers import TIERS, Tier
+from .tiers import Tier
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +209,11 @@ class Worker:
         undid) is ours but unknown to us: give it back rather than leave it stuck."""
         keep = self._pending.taken.position if self._pending is not None else None
         for task_id, claim in protocol.claims_of(self.worker_id):
-            if claim["position"] != keep:
-                tier = TIERS[int(claim["tier"]) - 1]
-                if protocol.requeue(task_id, int(claim["position"]), tier, claim["task"]):
-                    log.warning("gave back task %s: claimed before a lost connection", task_id)
+            given_back = claim.position != keep and protocol.requeue(
+                task_id, claim.position, claim.tier, claim.task
+            )
+            if given_back:
+                log.warning("gave back task %s: claimed before a lost connection", task_id)
 
     def _handle(self, taken: Taken) -> _Outcome:
         try:
