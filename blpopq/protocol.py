@@ -159,8 +159,10 @@ class DeclaredDead(Exception):
     """This worker's lease ran out and the reaper gave its claims to others: it must stop."""
 
 
-def _load_script(client: redis.Redis, name: str) -> Any:
-    source = resources.files(__package__).joinpath("lua").joinpath(name).read_text("utf-8")
+def _load_script(client: redis.Redis, *names: str) -> Any:
+    """Register the concatenated text of ``names`` (shared functions first) as one script."""
+    folder = resources.files(__package__).joinpath("lua")
+    source = "".join(folder.joinpath(name).read_text("utf-8") for name in names)
     return client.register_script(source)
 
 
@@ -171,8 +173,8 @@ class Protocol:
         self.client = client
         self.keys = keys
         self._enqueue = _load_script(client, "enqueue.lua")
-        self._take = _load_script(client, "take.lua")
-        self._settle = _load_script(client, "settle.lua")
+        self._take = _load_script(client, "settling.lua", "take.lua")
+        self._settle = _load_script(client, "settling.lua", "settle.lua")
         self._heartbeat = _load_script(client, "heartbeat.lua")
         self._reap = _load_script(client, "reap.lua")
         self._results = _load_script(client, "results.lua")

@@ -1,4 +1,5 @@
 -- Settle a claimed task: write its outcome and end the claim, only if the claim is still ours.
+-- (Loaded after settling.lua, which defines holds_claim and close_with_result.)
 --
 -- KEYS[1]  {ns}:inflight  hash: task id -> claim
 -- KEYS[2]  where the outcome goes: {ns}:results, {ns}:dead, or the task's tier list
@@ -15,9 +16,12 @@
 --
 -- Returns 1 when written, 0 when fenced off: the claim is gone or belongs to a newer take,
 -- so a stale or repeated settle can never add a second outcome for one task (nor trim).
-local claim = redis.call('HGET', KEYS[1], ARGV[1])
-if not claim or cjson.decode(claim).position ~= tonumber(ARGV[2]) then
+if not holds_claim(KEYS[1], ARGV[1], ARGV[2]) then
   return 0
+end
+if ARGV[4] == 'result' then
+  close_with_result(KEYS[1], KEYS[3], KEYS[2], KEYS[4], ARGV[1], ARGV[3], ARGV[5])
+  return 1
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 if ARGV[4] == 'head' then
@@ -28,15 +32,7 @@ if ARGV[4] == 'head' then
     redis.call('ZADD', KEYS[4], redis.call('DECR', KEYS[5]), ARGV[1])
   end
 else
-  local length = redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('RPUSH', KEYS[2], ARGV[3])
   redis.call('HDEL', KEYS[3], ARGV[1])
-  if ARGV[4] == 'result' then
-    -- A reader's index of the i-th listed result is written - LLEN + i, however much was
-    -- trimmed. A missing counter beside a non-empty list (results written before retention
-    -- existed) starts at the list's length, so that stays true.
-    if redis.call('INCR', KEYS[4]) == 1 then redis.call('SET', KEYS[4], length) end
-    local keep = tonumber(ARGV[5]) or 0
-    if keep > 0 and length > keep then redis.call('LTRIM', KEYS[2], -keep, -1) end
-  end
 end
 return 1

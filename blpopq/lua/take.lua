@@ -12,8 +12,8 @@
 -- KEYS[11..13] and ARGV[4..7], optional: {ns}:results, {ns}:tasks, {ns}:results:written
 --             (counter: results ever pushed), and the id, claim position and result JSON of
 --             the task this worker just finished, and how many results to keep (0: all).
---             Settling it here (exactly as settle.lua does for a result) saves a round trip
---             per task.
+--             Settling it here (with settle.lua's own functions, from settling.lua) saves a
+--             round trip per task.
 --
 -- Returns {settled, tier, task, position, claimed (1|0)}; {settled} when every tier is
 -- empty; {settled, -1} when this worker was declared dead (its lease ran out): it must drop
@@ -22,16 +22,8 @@
 local settled = -1
 if ARGV[4] and ARGV[4] ~= '' then
   settled = 0
-  local claim = redis.call('HGET', KEYS[7], ARGV[4])
-  if claim and cjson.decode(claim).position == tonumber(ARGV[5]) then
-    -- Retention, as in settle.lua: count every result pushed (a reader's index is
-    -- written - LLEN + i however much was trimmed), then keep the newest ARGV[7].
-    local length = redis.call('RPUSH', KEYS[11], ARGV[6])
-    if redis.call('INCR', KEYS[13]) == 1 then redis.call('SET', KEYS[13], length) end
-    local keep = tonumber(ARGV[7]) or 0
-    if keep > 0 and length > keep then redis.call('LTRIM', KEYS[11], -keep, -1) end
-    redis.call('HDEL', KEYS[7], ARGV[4])
-    redis.call('HDEL', KEYS[12], ARGV[4])
+  if holds_claim(KEYS[7], ARGV[4], ARGV[5]) then
+    close_with_result(KEYS[7], KEYS[12], KEYS[11], KEYS[13], ARGV[4], ARGV[6], ARGV[7])
     settled = 1
   end
 end
