@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -133,3 +134,25 @@ def wait_until(
             log = f":\n{daemon.log}" if daemon is not None else ""
             raise AssertionError(f"no {what} within {timeout} s{log}")
         time.sleep(poll)
+
+
+class LineReader:
+    """A process's stdout lines as they come, read by a thread: ``get(timeout)`` bounds each
+    wait, where a bare readline() could block a test for ever."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        stream = process.stdout
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._thread = threading.Thread(
+            target=lambda: [self.lines.put(line) for line in stream], daemon=True
+        )
+        self._thread.start()
+
+    def get(self, timeout: float = 30.0) -> str:
+        return self.lines.get(timeout=timeout)
+
+    def rest(self, timeout: float = 10.0) -> list[str]:
+        """Every line not yet taken, once the process has closed its stdout."""
+        self._thread.join(timeout)
+        return [self.lines.get() for _ in range(self.lines.qsize())]

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +24,16 @@ from blpopq.embedded import RedisServer, free_port
 from blpopq.protocol import Keyspace
 from blpopq.tiers import TIERS, Tier
 
-from ..helpers import BIN, SHARED_REDIS_PORT, Daemon, cli_env, prev_hash, run_cli, wait_until
+from ..helpers import (
+    BIN,
+    SHARED_REDIS_PORT,
+    Daemon,
+    LineReader,
+    cli_env,
+    prev_hash,
+    run_cli,
+    wait_until,
+)
 
 RESULT_KEYS = (
     "position", "id", "batch", "source", "line", "tier", "client", "op", "status", "prev",
@@ -564,20 +571,13 @@ def test_collect_follow_prints_results_as_they_arrive(
         produce(redis_server, namespace, write(tmp_path, "f.txt", lines))
         with start_daemon(redis_server, namespace, workers=1) as daemon:
             daemon.wait_ready()
-            assert follower.stdout is not None
-            lines_out: queue.Queue[str] = queue.Queue()
-            reader = threading.Thread(
-                target=lambda: [lines_out.put(line) for line in follower.stdout],  # type: ignore[union-attr]
-                daemon=True,
-            )
-            reader.start()
-            printed = [json.loads(lines_out.get(timeout=30)) for _ in range(6)]
+            reader = LineReader(follower)
+            printed = [json.loads(reader.get()) for _ in range(6)]
             assert daemon.stop() == 0
         assert sorted(r["line"] for r in printed) == list(range(2, 8))
         follower.send_signal(signal.SIGINT)
         assert follower.wait(30) == 0
-        reader.join(10)
-        assert lines_out.empty()  # nothing printed twice
+        assert reader.rest() == []  # nothing printed twice
     finally:
         if follower.poll() is None:
             follower.kill()

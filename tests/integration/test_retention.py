@@ -7,7 +7,6 @@ trims and readers is exact; the CLI tests then check the same promises from the 
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import threading
@@ -27,7 +26,7 @@ from blpopq.protocol import Keyspace, Protocol, Taken
 from blpopq.runner import run_task
 from blpopq.tiers import Tier
 
-from ..helpers import BIN, Daemon, cli_env, prev_hash, run_cli, wait_until
+from ..helpers import BIN, Daemon, LineReader, cli_env, prev_hash, run_cli, wait_until
 
 WORKER = "w:1"
 
@@ -358,13 +357,7 @@ def test_collect_drain_follow_takes_results_as_they_arrive(
         env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert follower.stdout is not None
-        lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(
-            target=lambda: [lines.put(line) for line in follower.stdout],  # type: ignore[union-attr]
-            daemon=True,
-        )
-        reader.start()
+        reader = LineReader(follower)
         ids = produce(protocol, 4)
         taken = protocol.take(WORKER)
         printed: list[str] = []
@@ -372,13 +365,12 @@ def test_collect_drain_follow_takes_results_as_they_arrive(
             assert taken is not None
             task_id, value = result_of(taken)
             _, taken = protocol.settle_and_take(WORKER, task_id, taken.position, value, 0)
-            printed.append(json.loads(lines.get(timeout=30))["id"])
+            printed.append(json.loads(reader.get())["id"])
             assert printed[-1] == ids[n]
             wait_until(lambda: protocol.length(protocol.keys.results) == 0, "the drain")
         follower.send_signal(signal.SIGINT)
         assert follower.wait(30) == 0
-        reader.join(10)
-        assert lines.empty() and printed == ids
+        assert reader.rest() == [] and printed == ids
     finally:
         if follower.poll() is None:
             follower.kill()
