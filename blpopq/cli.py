@@ -31,13 +31,13 @@ from .errors import (
     BlpopqError,
     ConfigError,
     InputError,
-    RedisUnavailable,
 )
 from .instructions import InstructionError, Request, decode_source, parse
 from .messages import FAILED_STATUSES
 from .metrics import port_option as metrics_port
 from .producer import enqueue
 from .protocol import Protocol
+from .redis_errors import as_blpopq_error
 from .status import gather, render_table, to_json
 from .supervisor import Supervisor
 
@@ -460,7 +460,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         sys.stderr.write(f"blpopq {args.command}: error: {exc}\n")
         return exc.exit_code
     except redis.RedisError as exc:
-        error = RedisUnavailable(f"Redis failed: {exc}")
+        error = as_blpopq_error(exc, "Redis failed")
         sys.stderr.write(f"blpopq {args.command}: error: {error}\n")
         return error.exit_code
     except KeyboardInterrupt:

@@ -20,8 +20,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 from .connection import DEFAULT_URL
 from .errors import ConfigError
 from .instructions import DEFAULT_MAX_DIFFICULTY
+from .keyspace import Keyspace
 from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
-from .protocol import Keyspace
 
 
 def default_workers() -> int:
@@ -143,6 +143,12 @@ ENVIRONMENT = {
 }
 
 
+#: Settings whose empty variable is refused rather than read as "not set": an empty namespace
+#: is a templating slip far more often than a wish for the default, and it would silently
+#: share the default namespace's queue.
+_EMPTY_IS_AN_ERROR = frozenset({"namespace"})
+
+
 def build_settings(
     flags: Mapping[str, Any],
     environ: Mapping[str, str],
@@ -165,6 +171,8 @@ def resolve(
         values[name] = (value, "file")
     for name, variable in ENVIRONMENT.items():
         text = environ.get(variable)
+        if text == "" and name in _EMPTY_IS_AN_ERROR:
+            raise ConfigError(f"{variable} is set but empty: unset it or give a {name}")
         if text:
             values[name] = (_convert(name, types[name], text, variable), f"env {variable}")
     for name, value in flags.items():

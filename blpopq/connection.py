@@ -7,7 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from .errors import ConfigError, RedisUnavailable
+from .errors import ConfigError
+from .redis_errors import as_blpopq_error
 
 DEFAULT_URL = "redis://localhost:6379"
 _SCHEMES = ("redis", "rediss", "unix")
@@ -50,8 +51,9 @@ def make_client(
 
 
 def check_reachable(client: redis.Redis, url: str) -> None:
-    """PING once; turn any failure into RedisUnavailable with the masked URL."""
+    """PING once; turn any failure into RedisUnavailable (exit 3), or RedisRefused (exit 5:
+    a wrong password, a refused client name), with the masked URL."""
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise RedisUnavailable(f"cannot reach Redis at {mask_url(url)}: {exc}") from None
+        raise as_blpopq_error(exc, f"cannot reach Redis at {mask_url(url)}") from None

@@ -5,6 +5,8 @@
     ├── InputError                bad instruction file (every bad line)    -> exit 2
     ├── RedisUnavailable          cannot reach or talk to Redis            -> exit 3
     ├── EmbeddedRedisError        no redis-server binary, or it would not start -> exit 3
+    ├── RedisRefused              Redis refuses what blpopq needs (NOPERM, wrong password,
+    │                             a refused client name, a missing command)  -> exit 5
     └── WaitTimeout               expected results did not arrive in time  -> exit 4
 
 A malformed task found *in Redis* is not an exception at this level: the worker turns
@@ -18,6 +20,7 @@ EXIT_TASK_FAILED = 1  # `blpopq run`: some task ended error, exhausted or dead-l
 EXIT_BAD_INPUT = 2
 EXIT_REDIS_UNAVAILABLE = 3
 EXIT_TIMEOUT = 4
+EXIT_REDIS_REFUSED = 5  # permanent: restarting cannot help until an operator changes Redis
 
 
 class BlpopqError(Exception):
@@ -38,6 +41,10 @@ class RedisUnavailable(BlpopqError):
 
 class EmbeddedRedisError(BlpopqError):
     exit_code = EXIT_REDIS_UNAVAILABLE
+
+
+class RedisRefused(BlpopqError):
+    exit_code = EXIT_REDIS_REFUSED
 
 
 class WaitTimeout(BlpopqError):

@@ -6,8 +6,10 @@ A task that cannot be decoded raises DecodeError with a reason fit for a dead le
 
 from __future__ import annotations
 
+import base64
 import json
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .instructions import Request
@@ -52,15 +54,28 @@ class Task(Request):
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Task:
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise DecodeError(f"task is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
+        body = _json_object(raw, "task")
+        if body is None:
             raise DecodeError("task is not a JSON object")
         if body.get("v") != SCHEMA_VERSION:
             raise DecodeError(f"unsupported task schema version {body.get('v')!r}")
         return _task_from_fields(body)
+
+
+def _json_object(raw: bytes | str, what: str) -> dict[str, Any] | None:
+    """``raw`` parsed, if a JSON object; None if other JSON; DecodeError if not JSON at all.
+    Bytes must be UTF-8: a result must never carry text that cannot be written back."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"{what} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise DecodeError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DecodeError(f"{what} nests deeper than the JSON decoder's limit") from None
+    return body if isinstance(body, dict) else None
 
 
 def _require(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -172,7 +187,9 @@ class Result:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A task that will not be run, with why. `raw` is the task exactly as found in Redis."""
+    """An item that will not be run, with why. ``raw`` is the item as found in Redis, as text;
+    when those bytes were not UTF-8, the undecodable ones are backslash-escaped there and
+    ``raw_b64`` holds the exact bytes (base64), else ``raw_b64`` is None."""
 
     reason: str
     raw: str
@@ -181,22 +198,47 @@ class DeadLetter:
     tier: str | None
     worker: str
     at: float
+    raw_b64: str | None = None
+
+    @classmethod
+    def for_item(
+        cls, raw: bytes | str, reason: str, *, tier: str | None, worker: str, with_id: bool = True
+    ) -> DeadLetter:
+        """The letter of any item at all: its id and batch where they can be read."""
+        task_id, batch = peek_identity(raw) if with_id else (None, None)
+        text, exact = readable(raw)
+        return cls(reason, text, task_id, batch, tier, worker, time.time(), exact)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        body = asdict(self)
+        if body["raw_b64"] is None:
+            del body["raw_b64"]  # letters of readable items look as they always did
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> DeadLetter:
-        return cls(**json.loads(raw))
+        body = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        return cls(**{name: value for name, value in body.items() if name in known})
 
 
-def peek_identity(raw: str) -> tuple[str | None, str | None]:
+def readable(raw: bytes | str) -> tuple[str, str | None]:
+    """(text, base64 of the exact bytes or None): what a letter needs to show any item."""
+    if isinstance(raw, str):
+        return raw, None
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace"), base64.b64encode(raw).decode("ascii")
+
+
+def peek_identity(raw: bytes | str) -> tuple[str | None, str | None]:
     """Best-effort (id, batch) of a task that failed to decode, for its dead letter."""
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = _json_object(raw, "task")
+    except DecodeError:
         return None, None
-    if not isinstance(body, dict):
+    if body is None:
         return None, None
     ident, batch = body.get("id"), body.get("batch")
     return (ident if isinstance(ident, str) else None, batch if isinstance(batch, str) else None)

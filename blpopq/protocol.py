@@ -1,28 +1,33 @@
-"""Every Redis key name and every command blpopq sends, in one place.
+"""Every command blpopq sends to Redis, in one place (key names: ``keyspace.py``).
 
-Keys share one hash tag, ``{namespace}``, so a Redis Cluster keeps them on one slot and
-the scripts may touch them together. The scripts live in ``lua/`` as package data, each
-opening with the keys it touches; redis-py's ``Script`` keeps their SHA and reloads them
-after a Redis restart (NOSCRIPT).
+The scripts live in ``lua/`` as package data, one per purpose, each opening with the keys and
+arguments it takes; shared functions (``settling.lua``, ``taking.lua``) are put in front of a
+script's text when it is loaded. redis-py's ``Script`` keeps their SHA and reloads them after
+a Redis restart (NOSCRIPT). Items from Redis stay bytes until decoded on purpose: any client
+can push any bytes, and none of them may stop a loop that serves everyone.
 
 Delivery path, and what a kill -9 at each point leaves:
   produce  ``enqueue.lua`` (one atomic call: all of a chunk or none) RPUSHes tasks and
            registers each in ``tasks`` (id -> JSON) and ``queued:<tier>`` (id -> sequence).
   take     ``take.lua`` pops the first non-empty tier, numbers it and claims it in
            ``inflight`` in one step. When every tier is empty the worker blocks on
-           ``BLPOP vip alto comun`` and claims what it gets with the same script. Between
+           ``BLPOP vip alto comun`` and claims what it gets with ``claim.lua``. Between
            BLPOP's reply and the claim the task is only in ``tasks``/``queued``: the reaper
            finds it there (its sequence is below the list's head) once its popper is dead or
-           has begun another take.
-  settle   ``settle.lua`` pushes the result (or dead letter, or the task back at the head of
-           its tier) and ends the claim, only if the claim is still this take's. A result
-           also bumps ``results:written`` and, with retention, trims ``results`` to its newest
-           N in the same step; readers index results by that counter (``results.lua``), so
-           trimming from the head never shifts what they have read.
+           has begun another take. Whatever is popped is claimed, never run twice: an item
+           that is not a task, or reuses an open task's id, under a key of its own, so that
+           its dead letter is fenced like any outcome. Takes carry the worker's session, so
+           one delayed from a replaced connection is refused.
+  settle   ``settle_result.lua``, ``settle_dead.lua`` or ``requeue.lua`` (back at the head
+           of its tier) ends the claim, only if it is still this take's; ``finish.lua`` is
+           settle_result then take, in one round trip. A result also bumps
+           ``results:written`` and, with retention, trims ``results`` to its newest N in the
+           same step; readers index results by that counter (``results.lua``), so trimming
+           from the head never shifts what they have read.
   recover  ``heartbeat.lua`` keeps each worker's lease in ``workers`` on Redis's clock;
-           ``reap.lua`` declares expired workers dead and returns claims nobody alive holds;
-           recovery.py puts those back at the head of their tier, or dead-letters a task
-           that has killed ``max_deaths`` workers.
+           ``reap.lua`` declares expired workers dead and returns claims nobody alive holds
+           (and records nobody can read); recovery.py puts those back at the head of their
+           tier, or dead-letters a task that has killed ``max_deaths`` workers.
 """
 
 from __future__ import annotations
@@ -30,133 +35,92 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from importlib import resources
 from typing import Any
 
 import redis
 
+from .keyspace import Keyspace
 from .tiers import TIERS, Tier
 
+__all__ = ["Keyspace", "Protocol"]
 
-@dataclass(frozen=True)
-class Keyspace:
-    """Key names under one namespace: ``{blpopq}:vip``, ``{blpopq}:results``, ..."""
 
-    namespace: str = "blpopq"
+class TakenKind(str, Enum):
+    """What take.lua found: a task to run, or an item to dead-letter without running."""
 
-    def __post_init__(self) -> None:
-        if not self.namespace or any(c in self.namespace for c in "{}: \t\r\n"):
-            raise ValueError(
-                f"namespace {self.namespace!r} must be non-empty, without braces, colons or spaces"
-            )
-
-    def _key(self, name: str) -> str:
-        return f"{{{self.namespace}}}:{name}"
-
-    def tier(self, tier: Tier) -> str:
-        return self._key(tier.value)
-
-    @property
-    def tiers(self) -> tuple[str, ...]:
-        """Tier lists in priority order: exactly BLPOP's argument order."""
-        return tuple(self.tier(t) for t in TIERS)
-
-    @property
-    def results(self) -> str:
-        return self._key("results")
-
-    @property
-    def results_written(self) -> str:
-        """Counter of results ever pushed: trimming never lowers it, so readers index by it."""
-        return self._key("results:written")
-
-    @property
-    def dead(self) -> str:
-        return self._key("dead")
-
-    @property
-    def inflight(self) -> str:
-        return self._key("inflight")
-
-    @property
-    def position(self) -> str:
-        return self._key("position")
-
-    def queued(self, tier: Tier) -> str:
-        """Sorted set: id -> sequence of registered tasks in (or just popped from) a tier."""
-        return self._key(f"queued:{tier.value}")
-
-    def seq(self, tier: Tier) -> str:
-        return self._key(f"seq:{tier.value}")
-
-    def headseq(self, tier: Tier) -> str:
-        return self._key(f"headseq:{tier.value}")
-
-    @property
-    def seqs(self) -> tuple[str, ...]:
-        return tuple(self.seq(t) for t in TIERS)
-
-    @property
-    def queued_sets(self) -> tuple[str, ...]:
-        return tuple(self.queued(t) for t in TIERS)
-
-    @property
-    def tasks(self) -> str:
-        """Hash: id -> task JSON of every open task (queued or running): what recovery needs."""
-        return self._key("tasks")
-
-    @property
-    def workers(self) -> str:
-        """Sorted set: live worker -> lease expiry in ms on Redis's clock."""
-        return self._key("workers")
-
-    @property
-    def epochs(self) -> str:
-        return self._key("epochs")
-
-    @property
-    def suspects(self) -> str:
-        return self._key("suspects")
-
-    @property
-    def reaper_lock(self) -> str:
-        return self._key("reaper")
-
-    def worker_client_name(self, worker_id: str) -> str:
-        """CLIENT SETNAME of a worker's connection: lets CLIENT LIST show who waits where."""
-        return f"blpopq:{self.namespace}:worker:{worker_id}"
+    TASK = "task"
+    UNREADABLE = "unreadable"  # not a JSON object with a string id
+    DUPLICATE = "duplicate"  # its id is open already as another task
 
 
 @dataclass(frozen=True)
 class Taken:
+    """One claimed item, exactly as Redis handed it over."""
+
     tier: Tier
-    raw: str
-    position: int
-    claimed: bool  # False: the task has no id, so nothing fences it; dead-letter it
+    raw: bytes  # the item as popped: any bytes at all (another client may have pushed them)
+    position: int  # the claim's generation: settles must name it
+    key: bytes  # its claim's field in {ns}:inflight: the task id, or a key of its own
+    kind: TakenKind = TakenKind.TASK
+
+    @property
+    def task_id(self) -> str:
+        """The claim key as text (ids are text; undecodable bytes are backslash-escaped)."""
+        return safe_text(self.key)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A task in flight, as take.lua and reap.lua record it in ``{ns}:inflight``."""
+    """A task in flight, as the taking scripts and reap.lua record it in ``{ns}:inflight``."""
 
     position: int  # the claim's generation: settles must name it
     worker: str  # host:pid, or "orphan" for a task the reaper found popped and unclaimed
     tier: Tier
-    task: str  # the task JSON as taken
+    task: bytes  # the item exactly as taken
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Claim:
-        """Decode one claim; ValueError (or KeyError/TypeError) if it is not one of ours."""
+        """Decode one claim; ValueError if it is not one of ours.
+
+        Lua's cjson copies the bytes of the task into the record as they are, valid UTF-8 or
+        not; decoding with surrogateescape and encoding back gives exactly those bytes."""
+        text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        try:
+            body = json.loads(text)
+            tier = int(body["tier"])  # the scripts store the 1-based tier index
+            position, worker, task = int(body["position"]), body["worker"], body["task"] or ""
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise ValueError(f"not a claim record: {exc}") from None
+        if not 1 <= tier <= len(TIERS) or not isinstance(worker, str) or not isinstance(task, str):
+            raise ValueError("not a claim record: a field of the wrong type or range")
+        return cls(position, worker, TIERS[tier - 1], task.encode("utf-8", "surrogateescape"))
+
+    def as_taken(self, key: bytes) -> Taken:
+        """This claim as take.lua would have returned it (for a claim found after a lost
+        reply): a key that is not the task's own id marks an item claimed to be refused."""
+        if key.startswith(b"~") and _peek_id(self.task) != key:
+            kind = TakenKind.DUPLICATE if _peek_id(self.task) else TakenKind.UNREADABLE
+            return Taken(self.tier, self.task, self.position, key, kind)
+        return Taken(self.tier, self.task, self.position, key)
+
+
+def _peek_id(raw: bytes) -> bytes | None:
+    try:
         body = json.loads(raw)
-        tier = int(body["tier"])  # the scripts store the 1-based tier index
-        if not 1 <= tier <= len(TIERS):
-            raise ValueError(f"claim of unknown tier index {tier}")
-        task = body["task"]
-        return cls(int(body["position"]), str(body["worker"]), TIERS[tier - 1], task or "")
+    except (ValueError, RecursionError):
+        return None
+    ident = body.get("id") if isinstance(body, dict) else None
+    return ident.encode() if isinstance(ident, str) and ident else None
 
 
 class DeclaredDead(Exception):
     """This worker's lease ran out and the reaper gave its claims to others: it must stop."""
+
+
+class StaleSession(Exception):
+    """A take was refused: it came from a connection this worker has since replaced."""
 
 
 def _load_script(client: redis.Redis, *names: str) -> Any:
@@ -167,19 +131,31 @@ def _load_script(client: redis.Redis, *names: str) -> Any:
 
 
 class Protocol:
-    """The queue's commands over one redis-py client (one per process: never share across fork)."""
+    """The queue's commands over one redis-py client (one per process: never share across fork).
+
+    A worker's takes are fenced by a *session*: a number opened per Protocol (so per
+    connection). Opening a new one refuses every take or claim the old connection may still
+    have on its way (Redis frozen with the command in its buffer), so after a lost reply the
+    worker's view of its claims (``claims_of``) cannot change behind its back."""
 
     def __init__(self, client: redis.Redis, keys: Keyspace) -> None:
         self.client = client
         self.keys = keys
+        self._sessions: dict[str, int] = {}
         self._enqueue = _load_script(client, "enqueue.lua")
-        self._take = _load_script(client, "settling.lua", "take.lua")
-        self._settle = _load_script(client, "settling.lua", "settle.lua")
+        self._take = _load_script(client, "taking.lua", "take.lua")
+        self._claim = _load_script(client, "taking.lua", "claim.lua")
+        self._finish = _load_script(client, "settling.lua", "taking.lua", "finish.lua")
+        self._settle_result = _load_script(client, "settling.lua", "settle_result.lua")
+        self._settle_dead = _load_script(client, "settling.lua", "settle_dead.lua")
+        self._requeue = _load_script(client, "settling.lua", "requeue.lua")
+        self._drop_claim = _load_script(client, "drop_claim.lua")
         self._heartbeat = _load_script(client, "heartbeat.lua")
-        self._reap = _load_script(client, "reap.lua")
+        self._reap = _load_script(client, "settling.lua", "reap.lua")
         self._results = _load_script(client, "results.lua")
         self._take_keys = [
-            *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers, keys.epochs
+            *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers,
+            keys.epochs, keys.sessions, keys.tasks,
         ]  # fmt: skip
 
     # --- producing -------------------------------------------------------------------------
@@ -196,97 +172,114 @@ class Protocol:
         self._enqueue(keys=keys, args=args)
 
     # --- taking ----------------------------------------------------------------------------
+    def open_session(self, worker: str) -> int:
+        """Start a new session for ``worker`` on this connection: takes and claims sent on any
+        earlier one are refused from now on. Done lazily by the first take if not before."""
+        session = int(self.client.hincrby(self.keys.sessions, worker, 1))
+        self._sessions[worker] = session
+        return session
+
+    def _take_args(self, worker: str) -> list[Any]:
+        session = self._sessions.get(worker)
+        if session is None:
+            session = self.open_session(worker)
+        return [len(TIERS), worker, session]
+
     def take(self, worker: str) -> Taken | None:
         """Pop, number and claim the highest-priority waiting task; None if all tiers are empty."""
-        return self._taken(self._take(keys=self._take_keys, args=[worker, "", 0]))[1]
+        return _taken(self._take(keys=self._take_keys, args=self._take_args(worker)))
 
     def settle_and_take(
-        self, worker: str, task_id: str, position: int, result_json: str, keep: int = 0
+        self, worker: str, key: bytes | str, position: int, result_json: bytes | str, keep: int = 0
     ) -> tuple[bool, Taken | None]:
         """settle_result() and take() in one round trip: (result written?, next task)."""
-        keys = [*self._take_keys, self.keys.results, self.keys.tasks, self.keys.results_written]
-        args = [worker, "", 0, task_id, position, result_json, keep]
-        reply = self._take(keys=keys, args=args)
-        settled, taken = self._taken(reply)
-        return settled == 1, taken
+        keys = [*self._take_keys, self.keys.results, self.keys.results_written]
+        args = [*self._take_args(worker), key, position, result_json, keep]
+        reply = self._finish(keys=keys, args=args)
+        return int(reply[0]) == 1, _taken(reply[1:])
 
-    def block(self, timeout: float) -> tuple[Tier, str] | None:
+    def block(self, timeout: float) -> tuple[Tier, bytes] | None:
         """BLPOP the tiers in priority order. The task is removed from Redis here: claim it next
         (until then only its registration remembers it: the reaper's orphan search)."""
         popped = self.client.blpop(list(self.keys.tiers), timeout=timeout)
         if popped is None:
             return None
         key, raw = popped
-        return TIERS[self.keys.tiers.index(_text(key))], _text(raw)
+        return TIERS[self.keys.tiers.index(safe_text(key))], _bytes(raw)
 
-    def claim(self, worker: str, tier: Tier, raw: str) -> Taken:
-        """Number and claim a task that BLPOP handed over. Safe to repeat after a lost reply."""
-        reply = self._take(keys=self._take_keys, args=[worker, raw, TIERS.index(tier) + 1])
-        taken = self._taken(reply)[1]
-        assert taken is not None  # the script only comes back empty when it had to pop itself
+    def claim(self, worker: str, tier: Tier, raw: bytes) -> Taken:
+        """Number and claim a task that BLPOP handed over. After a lost reply, look for the
+        claim (``claims_of``) in a new session before claiming again."""
+        args = [*self._take_args(worker), TIERS.index(tier) + 1, raw]
+        taken = _taken(self._claim(keys=self._take_keys, args=args))
+        assert taken is not None  # claim.lua never pops, so it never finds the tiers empty
         return taken
 
-    @staticmethod
-    def _taken(reply: Any) -> tuple[int, Taken | None]:
-        settled = int(reply[0])
-        if len(reply) == 1:
-            return settled, None
-        if int(reply[1]) == -1:
-            raise DeclaredDead("this worker's lease ran out; its claims went to others")
-        _, tier_index, raw, position, claimed = reply
-        return settled, Taken(TIERS[int(tier_index) - 1], _text(raw), int(position), bool(claimed))
-
     # --- settling --------------------------------------------------------------------------
-    def settle_result(self, task_id: str, position: int, result_json: str, keep: int = 0) -> bool:
+    def settle_result(
+        self, key: bytes | str, position: int, result_json: bytes | str, keep: int = 0
+    ) -> bool:
         """Push the result and end the claim, if the claim is still this take's; then, when
         ``keep`` > 0, trim the results list to its newest ``keep`` (only if written)."""
-        keys = [self.keys.inflight, self.keys.results, self.keys.tasks, self.keys.results_written]
-        return bool(self._settle(keys=keys, args=[task_id, position, result_json, "result", keep]))
+        keys = [self.keys.inflight, self.keys.tasks, self.keys.results, self.keys.results_written]
+        return bool(self._settle_result(keys=keys, args=[key, position, result_json, keep]))
 
-    def settle_dead(self, task_id: str, position: int, letter_json: str) -> bool:
-        return self._settle_to(self.keys.dead, task_id, position, letter_json)
+    def settle_dead(self, key: bytes | str, position: int, letter_json: bytes | str) -> bool:
+        keys = [self.keys.inflight, self.keys.tasks, self.keys.dead]
+        return bool(self._settle_dead(keys=keys, args=[key, position, letter_json]))
 
-    def requeue(self, task_id: str, position: int, tier: Tier, raw: str) -> bool:
+    def requeue(self, key: bytes | str, position: int, tier: Tier, raw: bytes | str) -> bool:
         """Put a claimed task back at the head of its tier so it keeps its place."""
         keys = [
             self.keys.inflight, self.keys.tier(tier), self.keys.tasks,
             self.keys.queued(tier), self.keys.headseq(tier),
         ]  # fmt: skip
-        return bool(self._settle(keys=keys, args=[task_id, position, raw, "head"]))
+        return bool(self._requeue(keys=keys, args=[key, position, raw]))
 
-    def _settle_to(self, dest: str, task_id: str, position: int, value: str) -> bool:
-        keys = [self.keys.inflight, dest, self.keys.tasks]
-        return bool(self._settle(keys=keys, args=[task_id, position, value, "tail"]))
+    def drop_claim(self, key: bytes, record: bytes, letter_json: str) -> bool:
+        """Replace an unreadable claim record with a dead letter, if it is still ``record``."""
+        keys = [self.keys.inflight, self.keys.tasks, self.keys.dead]
+        return bool(self._drop_claim(keys=keys, args=[key, record, letter_json]))
 
     def dead_letter_unclaimed(self, letter_json: str) -> None:
-        """A task without an id was never claimed, so there is no claim to fence."""
+        """Push a dead letter that no claim fences (tests and tools; workers always settle)."""
         self.client.rpush(self.keys.dead, letter_json)
 
-    def claims_of(self, worker: str) -> list[tuple[str, Claim]]:
-        """(id, claim) of every claim this worker holds, e.g. one whose reply was lost."""
-        claims = self.client.hgetall(self.keys.inflight)
-        mine = [(_text(k), Claim.from_json(v)) for k, v in claims.items()]
-        return [(task_id, claim) for task_id, claim in mine if claim.worker == worker]
+    def claims_of(self, worker: str) -> list[tuple[bytes, Claim]]:
+        """(key, claim) of every claim this worker holds, e.g. one whose reply was lost.
+        Records that cannot be read are skipped here: they are the reaper's to dead-letter."""
+        mine: list[tuple[bytes, Claim]] = []
+        for key, record in self.client.hgetall(self.keys.inflight).items():
+            try:
+                claim = Claim.from_json(record)
+            except ValueError:
+                continue
+            if claim.worker == worker:
+                mine.append((_bytes(key), claim))
+        return mine
 
     # --- liveness and recovery -------------------------------------------------------------
     def heartbeat(self, worker: str, mode: str, lease: float) -> bool:
         """'join', 'beat' (False: declared dead) or 'leave' (also how the supervisor reports
         a worker it saw die, so its claims are recovered without waiting for the lease)."""
-        keys = [self.keys.workers, self.keys.epochs]
+        keys = [self.keys.workers, self.keys.epochs, self.keys.sessions]
         return bool(self._heartbeat(keys=keys, args=[worker, mode, int(lease * 1000)]))
 
     def try_lock_reaper(self, owner: str, period: float) -> bool:
         """At most one reaper pass per period across every daemon sharing the namespace."""
         return bool(self.client.set(self.keys.reaper_lock, owner, nx=True, px=int(period * 1000)))
 
-    def reap(self, orphan_grace: float) -> list[tuple[str, Claim]]:
-        """Declare expired workers dead, claim orphans, and return claims nobody alive holds."""
+    def reap(self, orphan_grace: float) -> list[tuple[bytes, bytes]]:
+        """Declare expired workers dead, claim orphans, and return (key, record) of every
+        claim nobody alive holds and of every record that cannot be read, undecoded: what
+        to do with each is recovery's."""
         keys = [
             self.keys.workers, self.keys.epochs, self.keys.inflight, self.keys.suspects,
-            self.keys.position, *self.keys.tiers, *self.keys.queued_sets, self.keys.tasks,
+            self.keys.position, self.keys.tasks, self.keys.sessions,
+            *self.keys.tiers, *self.keys.queued_sets,
         ]  # fmt: skip
-        flat = self._reap(keys=keys, args=[int(orphan_grace * 1000)])
-        return [(_text(flat[i]), Claim.from_json(flat[i + 1])) for i in range(0, len(flat), 2)]
+        flat = self._reap(keys=keys, args=[int(orphan_grace * 1000), len(TIERS)])
+        return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def unblock(self, worker_ids: Iterable[str]) -> int:
         """Wake workers parked in BLPOP, as if it timed out (nil reply: nothing is popped)."""
@@ -303,7 +296,7 @@ class Protocol:
             reply: dict[Any, Any] = self.client.config_get("maxmemory-policy")
         except redis.ResponseError:
             return None
-        policy = {_text(k): _text(v) for k, v in reply.items()}.get("maxmemory-policy")
+        policy = {safe_text(k): safe_text(v) for k, v in reply.items()}.get("maxmemory-policy")
         return policy or None
 
     # --- reading ---------------------------------------------------------------------------
@@ -311,7 +304,7 @@ class Protocol:
         """LRANGE ``key`` from ``start`` to its current end, a page at a time."""
         while True:
             items = self.client.lrange(key, start, start + page - 1)
-            yield from (_text(item) for item in items)
+            yield from (safe_text(item) for item in items)
             if len(items) < page:
                 return
             start += page
@@ -326,7 +319,7 @@ class Protocol:
         ``start`` when results were trimmed (retention, a drain) before this reader saw them."""
         keys = [self.keys.results, self.keys.results_written]
         reply = self._results(keys=keys, args=["read", "" if start is None else start, page])
-        return int(reply[1]), [_text(item) for item in reply[2:]]
+        return int(reply[1]), [safe_text(item) for item in reply[2:]]
 
     def discard_results(self, before: int) -> int:
         """Remove the results whose index is below ``before`` (those a drain has printed),
@@ -366,15 +359,15 @@ class Protocol:
                 (
                     tier,
                     int(heads[2 * i]),
-                    None if heads[2 * i + 1] is None else _text(heads[2 * i + 1]),
+                    None if heads[2 * i + 1] is None else safe_text(heads[2 * i + 1]),
                 )
                 for i, tier in enumerate(TIERS)
             ),
-            claims=tuple(sorted((_text(k), _text(v)) for k, v in inflight.items())),
-            workers=tuple((_text(worker), float(expiry)) for worker, expiry in workers),
-            epochs=tuple(sorted((_text(k), int(v)) for k, v in epochs.items())),
+            claims=tuple(sorted((safe_text(k), bytes(v)) for k, v in inflight.items())),
+            workers=tuple((safe_text(worker), float(expiry)) for worker, expiry in workers),
+            epochs=tuple(sorted((safe_text(k), int(v)) for k, v in epochs.items())),
             results=int(results),
-            results_tail=tuple(_text(item) for item in tail),
+            results_tail=tuple(safe_text(item) for item in tail),
             dead=int(dead),
             open_tasks=int(open_tasks),
             # Results pushed before the counter existed are indexed by position (results.lua).
@@ -423,7 +416,7 @@ class Protocol:
                     ):
                         return "open"
                     for key in self.keys.tiers:
-                        kind = _text(pipe.type(key))
+                        kind = safe_text(pipe.type(key))
                         if kind not in ("list", "none"):
                             raise redis.ResponseError(f"{key} holds a {kind}, not a list")
                     pipe.multi()
@@ -436,8 +429,27 @@ class Protocol:
         raise redis.WatchError(f"{self.keys.dead} kept changing: could not requeue {task_id}")
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+def safe_text(value: bytes | str) -> str:
+    """Text of anything Redis returns, never raising: bytes that are not UTF-8 are shown
+    backslash-escaped (any client may have written them)."""
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _taken(reply: Any) -> Taken | None:
+    """A taking script's reply (taking.lua) as a Taken, None, or the exception it means."""
+    status = safe_text(reply[0])
+    if status == "empty":
+        return None
+    if status == "dead":
+        raise DeclaredDead("this worker's lease ran out; its claims went to others")
+    if status == "stale":
+        raise StaleSession("a take from a connection this worker has replaced was refused")
+    _, tier_index, raw, position, key, kind = reply
+    return Taken(TIERS[int(tier_index) - 1], raw, int(position), key, TakenKind(safe_text(kind)))
 
 
 @dataclass(frozen=True)
@@ -446,7 +458,7 @@ class Snapshot:
 
     time: float  # Redis TIME, seconds since the epoch
     tiers: tuple[tuple[Tier, int, str | None], ...]  # (tier, length, head task) by priority
-    claims: tuple[tuple[str, str], ...]  # (task id, claim JSON) from inflight
+    claims: tuple[tuple[str, bytes | str], ...]  # (task id, claim record) from inflight
     workers: tuple[tuple[str, float], ...]  # (worker, lease expiry in ms on Redis's clock)
     epochs: tuple[tuple[str, int], ...]  # (worker, takes begun)
     results: int

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .messages import DeadLetter, peek_identity
-from .protocol import Claim, Protocol
+from .messages import DeadLetter
+from .protocol import Claim, Protocol, TakenKind, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -30,52 +30,77 @@ class Recovered:
 
 def recover(protocol: Protocol, orphan_grace: float, max_deaths: int, reaper: str) -> Recovered:
     requeued = dead = 0
-    for task_id, claim in protocol.reap(orphan_grace):
-        if _recover_one(protocol, task_id, claim, max_deaths, reaper):
+    for key, record in protocol.reap(orphan_grace):
+        try:
+            claim = Claim.from_json(record)
+        except ValueError as exc:
+            dead += _drop_unreadable(protocol, key, record, str(exc), reaper)
+            continue
+        if _recover_one(protocol, key, claim, max_deaths, reaper):
             requeued += 1
         else:
             dead += 1
     return Recovered(requeued, dead)
 
 
+def _drop_unreadable(protocol: Protocol, key: bytes, record: bytes, why: str, reaper: str) -> int:
+    """A claim record nobody can read (written by other code, or damaged): its letter keeps
+    the record itself, the only trace of what it held."""
+    reason = f"a claim record that cannot be read ({why})"
+    letter = DeadLetter.for_item(record, reason, tier=None, worker=reaper, with_id=False)
+    letter = replace(letter, id=safe_text(key))
+    if protocol.drop_claim(key, record, letter.to_json()):
+        log.error("dead-lettered claim %s: %s", safe_text(key), reason)
+        return 1
+    return 0
+
+
 def _recover_one(
-    protocol: Protocol, task_id: str, claim: Claim, max_deaths: int, reaper: str
+    protocol: Protocol, key: bytes, claim: Claim, max_deaths: int, reaper: str
 ) -> bool:
     """Requeue (True) or dead-letter (False) one claim nobody alive holds."""
     tier, position, raw = claim.tier, claim.position, claim.task
     event = "popped but never claimed" if claim.worker == ORPHAN else "worker died"
-    try:
-        body = json.loads(raw)
-        history = [
-            *body.get("history", []),
-            {"worker": claim.worker, "event": event, "at": time.time()},
-        ]
+    body = _object(raw) if claim.as_taken(key).kind is TakenKind.TASK else None
+    history: list[Any] = []
+    if body is not None:
+        earlier = body.get("history")
+        history = [*(earlier if isinstance(earlier, list) else []), _death(claim, event)]
         body["history"] = history
-    except (ValueError, AttributeError, TypeError):
-        history, body = [], None
     if body is None or len(history) >= max_deaths:
         reason = (
             f"its worker died {len(history)} times while it ran (limit {max_deaths})"
             if body is not None
-            else "a recovered task that is not a JSON object"
+            else "a recovered item that is not a task blpopq can read"
         )
-        letter = _dead_letter(
-            raw if body is None else _dumps(body), task_id, tier.value, reason, reaper
-        )
-        if protocol.settle_dead(task_id, position, letter):
-            log.error("dead-lettered task %s: %s", task_id, reason)
+        item: bytes | str = raw if body is None else _dumps(body)
+        letter = DeadLetter.for_item(item, reason, tier=tier.value, worker=reaper)
+        if protocol.settle_dead(key, position, letter.to_json()):
+            log.error("dead-lettered task %s: %s", safe_text(key), reason)
         return False
-    if protocol.requeue(task_id, position, tier, _dumps(body)):
+    if protocol.requeue(key, position, tier, _dumps(body)):
         log.warning(
-            "task %s back at the head of %s (%s: %s)", task_id, tier.value, event, claim.worker
+            "task %s back at the head of %s (%s: %s)",
+            safe_text(key),
+            tier.value,
+            event,
+            claim.worker,
         )
     return True
 
 
+def _death(claim: Claim, event: str) -> dict[str, Any]:
+    return {"worker": claim.worker, "event": event, "at": time.time()}
+
+
+def _object(raw: bytes) -> dict[str, Any] | None:
+    """The task as a JSON object, or None when it is not one (nor UTF-8, nor shallow)."""
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def _dumps(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-
-
-def _dead_letter(raw: str, task_id: str, tier: str, reason: str, reaper: str) -> str:
-    _, batch = peek_identity(raw)
-    return DeadLetter(reason, raw, task_id, batch, tier, reaper, time.time()).to_json()

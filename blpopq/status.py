@@ -192,10 +192,10 @@ def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Stat
     )
 
 
-def _in_flight(task_id: str, claim_json: str, now: float) -> InFlight:
+def _in_flight(task_id: str, claim_json: bytes | str, now: float) -> InFlight:
     try:
         claim: Claim | None = Claim.from_json(claim_json)
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         claim = None  # shown, not hidden: an operator should see a claim we cannot read
     if claim is None:
         return InFlight(id=task_id, tier="?", worker="?", position=None, age=None)
@@ -208,17 +208,17 @@ def _in_flight(task_id: str, claim_json: str, now: float) -> InFlight:
     )
 
 
-def _object(raw: str | None) -> dict[str, Any] | None:
+def _object(raw: bytes | str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return body if isinstance(body, dict) else None
 
 
-def _field(raw: str | None, name: str) -> float | None:
+def _field(raw: bytes | str | None, name: str) -> float | None:
     """A numeric field of a JSON object, or None."""
     value = (_object(raw) or {}).get(name)
     if isinstance(value, (int, float)) and not isinstance(value, bool):

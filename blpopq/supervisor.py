@@ -27,6 +27,7 @@ import redis
 
 from .config import Settings
 from .connection import make_client
+from .errors import EXIT_REDIS_REFUSED
 from .metrics import Endpoint, start_endpoint
 from .notify import Notifier
 from .protocol import Protocol
@@ -64,6 +65,7 @@ class Supervisor:
         ]
         self._announced_ready = False
         self._metrics = Endpoint()
+        self._refused: int | None = None  # set when a worker found Redis refusing us
 
     # --- public ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -127,7 +129,7 @@ class Supervisor:
         log.info("worker %d started (pid %s)", slot.index, slot.process.pid)
 
     def _supervise(self, wake: socket.socket) -> None:
-        while not self._signals:
+        while not self._signals and self._refused is None:
             sentinels = [s.process.sentinel for s in self._slots if s.process is not None]
             timeout = self._next_timeout()
             multiprocessing.connection.wait([*sentinels, wake], timeout=timeout)
@@ -152,6 +154,12 @@ class Supervisor:
                 code, pid = slot.process.exitcode, slot.process.pid
                 slot.process.join()
                 slot.process = None
+                if code == EXIT_REDIS_REFUSED:
+                    # Permanent (NOPERM, a wrong password, ...): every restart would fail the
+                    # same way, so the whole pool stops with the worker's code for systemd.
+                    log.error("worker %d: Redis refuses what blpopq needs; stopping", slot.index)
+                    self._refused = code
+                    return
                 self._restarts += 1
                 if pid is not None:
                     self._metrics.worker_exited(pid)
@@ -254,7 +262,7 @@ class Supervisor:
             if slot.process is not None:
                 slot.process.join()
         log.info("stopped")
-        return status
+        return self._refused or status
 
     def _unblock_idle_workers(self) -> None:
         """Idle workers would notice the stop only when BLPOP times out; wake them now.

@@ -23,11 +23,13 @@ import redis
 
 from .config import Settings
 from .connection import make_client
+from .errors import EXIT_REDIS_REFUSED, RedisRefused
 from .messages import DeadLetter, DecodeError, Task, peek_identity
 from .metrics import NO_METRICS, Metrics, worker_metrics
 from .pow import Cancelled
-from .protocol import DeclaredDead, Protocol, Taken
+from .protocol import DeclaredDead, Protocol, StaleSession, Taken, TakenKind, safe_text
 from .recovery import recover
+from .redis_errors import Kind, classify
 from .runner import run_task
 from .tiers import Tier
 
@@ -68,8 +70,8 @@ class _Outcome:
 
     kind: str  # "result" | "dead" | "requeue"
     taken: Taken
-    task_id: str
-    value: str
+    task_id: str  # for logs
+    value: str | bytes
 
 
 class Backoff:
@@ -111,7 +113,8 @@ class Worker:
         self.worker_id = worker_id or worker_identity(os.getpid())
         self.declared_dead = threading.Event()
         self._pending: _Outcome | None = None
-        self._popped: tuple[Tier, str] | None = None  # BLPOP's reply, until it is claimed
+        self._popped: tuple[Tier, bytes] | None = None  # BLPOP's reply, until it is claimed
+        self._adopted: Taken | None = None  # a claim found after a lost reply, to run next
 
     def serve(self, on_ready: Callable[[], None] = lambda: None) -> None:
         """Serve until stopped. Connection failures are logged and retried with backoff.
@@ -138,7 +141,7 @@ class Worker:
         try:
             protocol = Protocol(client, self.settings.keys)
             heartbeat.join(protocol)
-            self._release_forgotten_claims(protocol)
+            self._reconcile_claims(protocol)
             on_ready()
             backoff.reset()
             self._serve(protocol)
@@ -146,16 +149,27 @@ class Worker:
         except DeclaredDead:
             self.declared_dead.set()
             return True
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            if self.stop.hard or self.declared_dead.is_set():
-                self._log_abandoned()
-                return True
-            delay = backoff.next_delay()
-            log.warning("Redis connection lost (%s); retrying in %.1f s", exc, delay)
-            self._sleep_unless_stopped(delay)
-            return False
+        except (redis.RedisError, StaleSession) as exc:
+            return self._after_failure(exc, backoff)
         finally:
             client.close()
+
+    def _after_failure(self, exc: Exception, backoff: Backoff) -> bool:
+        """A failed connection or command: True to stop for good, False to reconnect. Every
+        failure that may pass keeps what this worker holds (its outcome, its pop) for later."""
+        kind = classify(exc) if isinstance(exc, redis.RedisError) else Kind.TRANSIENT
+        if kind is Kind.REFUSED:
+            raise RedisRefused(f"Redis refuses what blpopq needs: {exc}") from None
+        if self.stop.hard or self.declared_dead.is_set():
+            self._log_abandoned()
+            return True
+        delay = backoff.next_delay()
+        if kind is Kind.TRANSIENT:
+            log.warning("Redis unavailable (%s); retrying in %.1f s", exc, delay)
+        else:
+            log.error("unexpected Redis error (%s); retrying in %.1f s", exc, delay)
+        self._sleep_unless_stopped(delay)
+        return False
 
     def _serve(self, protocol: Protocol) -> None:
         while not self.declared_dead.is_set():
@@ -164,7 +178,7 @@ class Worker:
                 # The common case: write the result and take the next task in one call.
                 written, taken = protocol.settle_and_take(
                     self.worker_id,
-                    pending.task_id,
+                    pending.taken.key,
                     pending.taken.position,
                     pending.value,
                     self.settings.keep_results,
@@ -176,7 +190,7 @@ class Worker:
             else:
                 if pending is not None:
                     self._settle(protocol, pending)
-                if self._popped is None and self.stop.requested:
+                if self._popped is None and self._adopted is None and self.stop.requested:
                     return
                 taken = self._take(protocol)
             if taken is not None:
@@ -184,13 +198,17 @@ class Worker:
         raise DeclaredDead(self.worker_id)
 
     def _can_take_more(self) -> bool:
-        return self._popped is None and not self.stop.requested
+        return self._popped is None and self._adopted is None and not self.stop.requested
 
     def _take(self, protocol: Protocol) -> Taken | None:
-        """Claim what BLPOP handed over; else take by priority; else wait in BLPOP once.
+        """Run what a reconnect adopted; else claim what BLPOP handed over; else take by
+        priority; else wait in BLPOP once.
 
         ``_popped`` is kept until its claim succeeds, so a connection lost in between only
-        delays the claim (repeating a claim whose reply was lost is harmless)."""
+        delays the claim: the next connection first looks for it (``_reconcile_claims``)."""
+        if self._adopted is not None:
+            adopted, self._adopted = self._adopted, None
+            return adopted
         if self._popped is not None:
             claimed = protocol.claim(self.worker_id, *self._popped)
             self._popped = None
@@ -204,22 +222,36 @@ class Worker:
         self._popped = protocol.block(self.settings.block_timeout)
         self._test_pause_after_blpop()
 
-    def _release_forgotten_claims(self, protocol: Protocol) -> None:
-        """After a reconnect, a claim whose reply was lost (or a settle that a Redis restart
-        undid) is ours but unknown to us: give it back rather than leave it stuck."""
+    def _reconcile_claims(self, protocol: Protocol) -> None:
+        """After a reconnect, settle what a lost reply left unknown, each claim exactly once.
+
+        A new session first, so that no take or claim still on its way from the old
+        connection can add a claim after this look. Then each claim of ours is either the
+        outcome we are about to write (kept), the claim of the task BLPOP handed us (adopted:
+        claiming it again would run it twice), or one whose reply was lost (given back)."""
+        protocol.open_session(self.worker_id)
         keep = self._pending.taken.position if self._pending is not None else None
-        for task_id, claim in protocol.claims_of(self.worker_id):
-            given_back = claim.position != keep and protocol.requeue(
-                task_id, claim.position, claim.tier, claim.task
-            )
-            if given_back:
-                log.warning("gave back task %s: claimed before a lost connection", task_id)
+        for key, claim in protocol.claims_of(self.worker_id):
+            if claim.position == keep:
+                continue
+            popped = self._popped
+            if popped is not None and (claim.tier, claim.task) == popped:
+                self._adopted = claim.as_taken(key)
+                self._popped = None
+                log.info("adopted task %s: claimed before a lost reply", safe_text(key))
+            elif protocol.requeue(key, claim.position, claim.tier, claim.task):
+                log.warning("gave back task %s: claimed before a lost reply", safe_text(key))
 
     def _handle(self, taken: Taken) -> _Outcome:
+        if taken.kind is TakenKind.UNREADABLE:
+            return self._dead_letter(taken, "not a JSON object with a string id")
+        if taken.kind is TakenKind.DUPLICATE:
+            task_id, _ = peek_identity(taken.raw)
+            reason = f"id {task_id!r} is already open as another task: refused, not run"
+            return self._dead_letter(taken, reason, duplicate=True)
         try:
             task = Task.from_json(taken.raw)
         except DecodeError as exc:
-            self.metrics.dead_lettered(taken.tier.value)
             return self._dead_letter(taken, str(exc))
         self._test_crash_on(task)
         self.metrics.taken(taken.tier.value, task.op)
@@ -253,38 +285,31 @@ class Worker:
     def _abort_running_task(self) -> bool:
         return self.declared_dead.is_set() or self.stop.abort_running_task()
 
-    def _dead_letter(self, taken: Taken, reason: str) -> _Outcome:
-        task_id, batch = peek_identity(taken.raw)
+    def _dead_letter(self, taken: Taken, reason: str, duplicate: bool = False) -> _Outcome:
+        """The outcome for an item that will not run. A duplicate's letter names no id: the
+        id belongs to the open task, whose outcome a reader waiting on it must not mistake."""
+        self.metrics.dead_lettered(taken.tier.value)
+        letter = DeadLetter.for_item(
+            taken.raw, reason, tier=taken.tier.value, worker=self.worker_id, with_id=not duplicate
+        )
         log.warning(
             "dead-lettering task %s from %s: %s",
-            task_id,
+            letter.id,
             taken.tier.value,
             reason,
-            extra={"task_id": task_id, "tier": taken.tier.value},
+            extra={"task_id": letter.id, "tier": taken.tier.value},
         )
-        letter = DeadLetter(
-            reason=reason,
-            raw=taken.raw,
-            id=task_id,
-            batch=batch,
-            tier=taken.tier.value,
-            worker=self.worker_id,
-            at=time.time(),
-        )
-        return _Outcome("dead", taken, task_id or "", letter.to_json())
+        return _Outcome("dead", taken, taken.task_id, letter.to_json())
 
     def _settle(self, protocol: Protocol, outcome: _Outcome) -> None:
         taken = outcome.taken
-        if outcome.kind == "dead" and not taken.claimed:
-            protocol.dead_letter_unclaimed(outcome.value)
-            written = True
-        elif outcome.kind == "requeue":
-            written = protocol.requeue(outcome.task_id, taken.position, taken.tier, outcome.value)
+        if outcome.kind == "requeue":
+            written = protocol.requeue(taken.key, taken.position, taken.tier, outcome.value)
         elif outcome.kind == "dead":
-            written = protocol.settle_dead(outcome.task_id, taken.position, outcome.value)
+            written = protocol.settle_dead(taken.key, taken.position, outcome.value)
         else:
             written = protocol.settle_result(
-                outcome.task_id, taken.position, outcome.value, self.settings.keep_results
+                taken.key, taken.position, outcome.value, self.settings.keep_results
             )
         self._pending = None
         self._log_if_fenced(written, outcome)
@@ -374,6 +399,8 @@ class Heartbeat:
                     self._maybe_reap(protocol)
                 except redis.RedisError as exc:
                     log.debug("heartbeat failed: %s", exc)
+                except Exception:  # noqa: BLE001 - a dead heartbeat would get us declared dead
+                    log.exception("heartbeat or reaper pass failed; beating on")
 
     def _maybe_reap(self, protocol: Protocol) -> None:
         s = self.settings
@@ -392,3 +419,6 @@ def worker_process_main(settings: Settings, on_ready: Callable[[], None]) -> Non
     except DeclaredDead as exc:
         log.error("%s: exiting so the supervisor starts a fresh worker", exc)
         sys.exit(EXIT_DECLARED_DEAD)
+    except RedisRefused as exc:
+        log.error("%s: exiting; restarting cannot help until Redis is changed", exc)
+        sys.exit(EXIT_REDIS_REFUSED)

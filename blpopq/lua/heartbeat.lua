@@ -2,6 +2,7 @@
 --
 -- KEYS[1]  {ns}:workers  sorted set: worker -> lease expiry (ms since the epoch, Redis TIME)
 -- KEYS[2]  {ns}:epochs   hash: worker -> takes begun
+-- KEYS[3]  {ns}:sessions hash: worker -> its current connection's number (removed on leave)
 -- ARGV[1]  worker id
 -- ARGV[2]  'join' | 'beat' | 'leave'
 -- ARGV[3]  lease length in ms
@@ -13,6 +14,7 @@ local expiry = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + t
 if ARGV[2] == 'leave' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
   return 1
 end
 if ARGV[2] == 'beat' and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then

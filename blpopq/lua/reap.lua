@@ -1,13 +1,16 @@
 -- Find work that lost its worker. Runs atomically; any process may run it at any time.
+-- (Loaded after settling.lua, for read_claim.)
 --
 -- KEYS[1]     {ns}:workers   sorted set: worker -> lease expiry (ms, Redis clock)
 -- KEYS[2]     {ns}:epochs    hash: worker -> takes begun
--- KEYS[3]     {ns}:inflight  hash: task id -> claim (JSON)
--- KEYS[4]     {ns}:suspects  hash: task id -> JSON {since, epochs of the workers alive then}
+-- KEYS[3]     {ns}:inflight  hash: claim key -> claim (JSON)
+-- KEYS[4]     {ns}:suspects  hash: task id -> JSON {since, seq, epochs of the workers alive then}
 -- KEYS[5]     {ns}:position  counter
--- KEYS[6..8]  tier lists;  KEYS[9..11] their {ns}:queued:<tier> sorted sets
--- KEYS[12]    {ns}:tasks     hash: task id -> task JSON
+-- KEYS[6]     {ns}:tasks     hash: task id -> task JSON
+-- KEYS[7]     {ns}:sessions  hash: worker -> its current connection's number
+-- KEYS[8..]   the n tier lists, then their n {ns}:queued:<tier> sorted sets
 -- ARGV[1]     orphan grace, ms: how long a popped, unclaimed task waits before it is taken back
+-- ARGV[2]     n, the number of tiers
 --
 -- 1. Workers whose lease ran out are declared dead: removed, so they can neither take, claim
 --    nor renew their lease again.
@@ -15,22 +18,29 @@
 --    once claimed they leave the sorted set. One still there is suspect: we note the epoch of
 --    every live worker. When each of those has died or begun another take since (so it is not
 --    between BLPOP and its claim), the task is nobody's: we claim it for 'orphan'.
--- 3. Returns every claim whose worker is not alive: {id1, claim1, id2, claim2, ...}. The
---    caller decides (requeue at the head, or dead-letter a poison task) and settles each.
+-- 3. Returns every claim whose worker is not alive, and every claim record that cannot be
+--    read: {key1, claim1, key2, claim2, ...}. The caller decides (requeue at the head, or
+--    dead-letter) and settles each, fenced.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[2])
 
 for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('ZREM', KEYS[1], worker)
   redis.call('HDEL', KEYS[2], worker)
+  redis.call('HDEL', KEYS[7], worker)
+end
+
+local function decoded(raw)
+  local ok, value = pcall(cjson.decode, raw)
+  return ok and type(value) == 'table' and value or nil
 end
 
 local function head_sequence(list, queued)
   local head = redis.call('LRANGE', list, 0, 0)[1]
   if not head then return '+inf' end
-  local ok, task = pcall(cjson.decode, head)
-  local seq = ok and type(task) == 'table' and type(task.id) == 'string'
-    and redis.call('ZSCORE', queued, task.id)
+  local task = decoded(head)
+  local seq = task and type(task.id) == 'string' and redis.call('ZSCORE', queued, task.id)
   return seq and ('(' .. seq) or nil  -- an unregistered head: no safe bound this time
 end
 
@@ -53,15 +63,18 @@ local function nobody_holds(suspect)
   return true
 end
 
-for tier = 1, 3 do
-  local list, queued = KEYS[5 + tier], KEYS[8 + tier]
+local function usable(note)
+  return note and type(note.since) == 'number' and type(note.epochs) == 'table' and note or nil
+end
+
+for tier = 1, n do
+  local list, queued = KEYS[7 + tier], KEYS[7 + n + tier]
   local bound = head_sequence(list, queued)
   if bound then
     local popped = redis.call('ZRANGEBYSCORE', queued, '-inf', bound, 'WITHSCORES', 'LIMIT', 0, 100)
     for i = 1, #popped, 2 do
       local id, seq = popped[i], popped[i + 1]
-      local noted = redis.call('HGET', KEYS[4], id)
-      noted = noted and cjson.decode(noted)
+      local noted = usable(decoded(redis.call('HGET', KEYS[4], id) or ''))
       -- A note made before the task was claimed and put back (a new sequence) is about an
       -- earlier pop by other workers: judging this pop by it could rob a live worker.
       if not noted or noted.seq ~= seq then
@@ -71,7 +84,7 @@ for tier = 1, 3 do
         redis.call('ZREM', queued, id)
         redis.call('HDEL', KEYS[4], id)
         local claim = {position = redis.call('INCR', KEYS[5]), worker = 'orphan', tier = tier,
-                       task = redis.call('HGET', KEYS[12], id)}
+                       task = redis.call('HGET', KEYS[6], id)}
         redis.call('HSET', KEYS[3], id, cjson.encode(claim))
       end
     end
@@ -79,11 +92,10 @@ for tier = 1, 3 do
 end
 
 -- Suspects that were claimed after all need no watching.
-local suspects = redis.call('HKEYS', KEYS[4])
-for _, id in ipairs(suspects) do
+for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
   local still = false
-  for tier = 1, 3 do
-    if redis.call('ZSCORE', KEYS[8 + tier], id) then still = true end
+  for tier = 1, n do
+    if redis.call('ZSCORE', KEYS[7 + n + tier], id) then still = true end
   end
   if not still then redis.call('HDEL', KEYS[4], id) end
 end
@@ -91,8 +103,8 @@ end
 local lost = {}
 local claims = redis.call('HGETALL', KEYS[3])
 for i = 1, #claims, 2 do
-  local claim = cjson.decode(claims[i + 1])
-  if not redis.call('ZSCORE', KEYS[1], claim.worker) then
+  local claim = read_claim(KEYS[3], claims[i])
+  if not claim or not redis.call('ZSCORE', KEYS[1], claim.worker) then
     lost[#lost + 1] = claims[i]
     lost[#lost + 1] = claims[i + 1]
   end

@@ -1,11 +1,24 @@
--- Shared by take.lua and settle.lua: protocol.py puts this text in front of theirs when it
--- loads them, so the fence and the result write are spelled once.
+-- Shared by the scripts that take or settle: protocol.py puts this text in front of theirs
+-- when it loads them, so the fence and the result write are spelled once.
+
+-- The claim record of `id`, decoded, or nil when there is none or it is not one of ours
+-- (any bytes can be written into a hash: a bad record must never make a script fail).
+local function read_claim(inflight, id)
+  local raw = redis.call('HGET', inflight, id)
+  if not raw then return nil end
+  local ok, claim = pcall(cjson.decode, raw)
+  if ok and type(claim) == 'table' and type(claim.position) == 'number'
+      and type(claim.worker) == 'string' then
+    return claim
+  end
+  return nil
+end
 
 -- True when task `id` is still claimed by the take numbered `position`: every take numbers
 -- anew, so a stale or repeated settle finds another number, or no claim at all.
 local function holds_claim(inflight, id, position)
-  local claim = redis.call('HGET', inflight, id)
-  return claim ~= false and cjson.decode(claim).position == tonumber(position)
+  local claim = read_claim(inflight, id)
+  return claim ~= nil and claim.position == tonumber(position)
 end
 
 -- End the claim on `id` with `result` pushed onto `results` and the task closed. `written`
@@ -21,4 +34,3 @@ local function close_with_result(inflight, tasks, results, written, id, result, 
   keep = tonumber(keep) or 0
   if keep > 0 and length > keep then redis.call('LTRIM', results, -keep, -1) end
 end
-

@@ -10,7 +10,7 @@ import redis
 from blpopq.instructions import Request
 from blpopq.messages import Task
 from blpopq.producer import enqueue
-from blpopq.protocol import Protocol
+from blpopq.protocol import Protocol, TakenKind
 from blpopq.tiers import TIERS, Tier
 
 from ..helpers import prev_hash
@@ -58,8 +58,9 @@ def test_claim_after_blpop_records_the_task_in_flight(protocol: Protocol) -> Non
     popped = protocol.block(timeout=1)
     assert popped is not None and popped[0] is Tier.ALTO
     taken = protocol.claim("w:1", *popped)
-    assert taken.claimed and taken.tier is Tier.ALTO
-    record = json.loads(protocol.client.hget(protocol.keys.inflight, Task.from_json(taken.raw).id))
+    assert taken.kind is TakenKind.TASK and taken.tier is Tier.ALTO
+    assert taken.key == Task.from_json(taken.raw).id.encode()
+    record = json.loads(protocol.client.hget(protocol.keys.inflight, taken.key))
     assert record["position"] == taken.position and record["worker"] == "w:1"
 
 
@@ -96,16 +97,19 @@ def test_requeue_puts_the_task_back_at_the_head_of_its_tier(protocol: Protocol) 
     assert taken is not None
     assert protocol.requeue(Task.from_json(taken.raw).id, taken.position, taken.tier, taken.raw)
     head = protocol.client.lindex(protocol.keys.tier(Tier.ALTO), 0)
-    assert head is not None and head.decode() == taken.raw
+    assert head is not None and head == taken.raw
     assert protocol.client.hlen(protocol.keys.inflight) == 0
 
 
-def test_a_task_without_id_is_returned_unclaimed(protocol: Protocol) -> None:
-    """Garbage in a tier list is handed to the worker (to dead-letter), never claimed."""
+def test_garbage_is_claimed_under_a_key_of_its_own(protocol: Protocol) -> None:
+    """Garbage in a tier list is claimed like a task (so its dead letter is fenced and a
+    worker dying on it loses nothing), under a key no task id can be confused with."""
     protocol.client.rpush(protocol.keys.tier(Tier.COMUN), "not json")
     taken = protocol.take("w:1")
-    assert taken is not None and not taken.claimed and taken.raw == "not json"
-    assert protocol.client.hlen(protocol.keys.inflight) == 0
+    assert taken is not None and taken.kind is TakenKind.UNREADABLE and taken.raw == b"not json"
+    assert taken.key == f"~{taken.position}".encode()
+    record = json.loads(protocol.client.hget(protocol.keys.inflight, taken.key))
+    assert record["task"] == "not json" and record["worker"] == "w:1"
 
 
 def test_enqueue_chunks_keep_priority_order_across_transactions(protocol: Protocol) -> None:

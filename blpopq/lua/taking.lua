@@ -1,0 +1,69 @@
+-- Shared by take.lua, claim.lua and finish.lua: numbering and claiming one task.
+--
+-- Every taking script has the same KEYS and first ARGV, for n = ARGV[1] tiers:
+-- KEYS[1..n]      tier lists, highest priority first
+-- KEYS[n+1..2n]   {ns}:queued:<tier> sorted sets (id -> sequence) of the same tiers
+-- KEYS[2n+1]      {ns}:inflight  hash: claim key -> claim (JSON: position, worker, tier, task)
+-- KEYS[2n+2]      {ns}:position  counter: the attention order
+-- KEYS[2n+3]      {ns}:workers   sorted set: live worker -> lease expiry (ms, Redis clock)
+-- KEYS[2n+4]      {ns}:epochs    hash: worker -> how many takes it has begun
+-- KEYS[2n+5]      {ns}:sessions  hash: worker -> its current connection's number
+-- KEYS[2n+6]      {ns}:tasks     hash: task id -> task JSON while open
+-- ARGV[1] n;  ARGV[2] worker id (host:pid);  ARGV[3] the session the caller opened
+--
+-- Replies: {'taken', tier index, task as found, position, claim key, kind}, {'empty'} when
+-- every tier is empty, {'dead'} when the worker's lease ran out (it must drop what it holds
+-- and exit), {'stale'} when the call comes from a connection the worker has since replaced
+-- (a command delayed in a frozen Redis: refusing it keeps one claim per pop).
+-- kind is 'task', 'unreadable' (not a JSON object with a string id) or 'duplicate' (its id
+-- is open already as another task): the last two are claimed under a key of their own so
+-- that the worker can dead-letter them, fenced, without touching any live task.
+
+local n = tonumber(ARGV[1])
+local K = {inflight = KEYS[2 * n + 1], position = KEYS[2 * n + 2], workers = KEYS[2 * n + 3],
+           epochs = KEYS[2 * n + 4], sessions = KEYS[2 * n + 5], tasks = KEYS[2 * n + 6]}
+local worker = ARGV[2]
+
+-- Nil when this worker may take now, else the reply that says why not. The epoch bump tells
+-- the reaper that whatever this worker popped before is now claimed.
+local function refusal()
+  if not redis.call('ZSCORE', K.workers, worker) then return {'dead'} end
+  if redis.call('HGET', K.sessions, worker) ~= ARGV[3] then return {'stale'} end
+  redis.call('HINCRBY', K.epochs, worker, 1)
+  return nil
+end
+
+local function kind_of(raw)
+  local ok, task = pcall(cjson.decode, raw)
+  if not ok or type(task) ~= 'table' or type(task.id) ~= 'string' or task.id == '' then
+    return 'unreadable', nil
+  end
+  if redis.call('HEXISTS', K.inflight, task.id) == 1 then return 'duplicate', task.id end
+  local registered = redis.call('HGET', K.tasks, task.id)
+  if registered and registered ~= raw then return 'duplicate', task.id end
+  return 'task', task.id
+end
+
+-- Number `raw` (just popped from tier `tier`) and record its claim, never over another.
+local function claim_item(tier, raw)
+  local position = redis.call('INCR', K.position)
+  local kind, key = kind_of(raw)
+  if kind == 'task' then
+    redis.call('ZREM', KEYS[n + tier], key)
+  else
+    key = '~' .. position
+    while redis.call('HEXISTS', K.inflight, key) == 1 do key = key .. '~' end
+  end
+  local claim = cjson.encode({position = position, worker = worker, tier = tier, task = raw})
+  redis.call('HSET', K.inflight, key, claim)
+  return {'taken', tier, raw, position, key, kind}
+end
+
+-- Pop the first task of the highest non-empty tier and claim it.
+local function take_next()
+  for tier = 1, n do
+    local raw = redis.call('LPOP', KEYS[tier])
+    if raw then return claim_item(tier, raw) end
+  end
+  return {'empty'}
+end
