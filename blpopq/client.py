@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from .collector import Outcomes, attention_order, wait_until
-from .connection import make_client
+from .connection import check_client, make_client
 from .instructions import Request
 from .messages import DeadLetter, Result
 from .producer import EnqueueReport, enqueue
@@ -20,7 +20,16 @@ from .protocol import Keyspace, Protocol
 
 
 class Queue:
+    """Enqueue and wait, over a client that never resends a command on its own.
+
+    redis-py retries a command whose reply was lost (ten times by default in redis-py 8); for
+    an enqueue script that means the same tasks pushed twice. ``from_url`` builds a client
+    without retries; a client passed in must have none either (``retry=Retry(NoBackoff(), 0)``)
+    and return bytes (``decode_responses=False``), or ConfigError says so: blpopq retries at
+    its own level, where it can tell what a lost reply did."""
+
     def __init__(self, client: redis.Redis, namespace: str = "blpopq", chunk_size: int = 50_000):
+        check_client(client)
         self.protocol = Protocol(client, Keyspace(namespace))
         self.chunk_size = chunk_size
 

@@ -6,6 +6,8 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .errors import ConfigError
 from .redis_errors import as_blpopq_error
@@ -44,10 +46,25 @@ def make_client(
             socket_connect_timeout=5.0,
             health_check_interval=30,
             client_name=name,
+            # Never resend on our behalf: a resent script whose reply was lost runs twice.
+            retry=Retry(NoBackoff(), 0),
             **tcp,
         )
     except ValueError as exc:
         raise ConfigError(f"bad Redis URL {mask_url(url)!r}: {exc}") from None
+
+
+def check_client(client: redis.Redis) -> None:
+    """Refuse a client that resends commands by itself or decodes replies to text."""
+    retry = client.get_retry()
+    if retry is not None and getattr(retry, "_retries", 0) > 0:
+        raise ConfigError(
+            "this Redis client retries commands by itself, which can run an enqueue twice "
+            "after a lost reply: create it with retry=Retry(NoBackoff(), 0), or use "
+            "Queue.from_url"
+        )
+    if client.connection_pool.connection_kwargs.get("decode_responses"):
+        raise ConfigError("blpopq needs a Redis client with decode_responses=False")
 
 
 def check_reachable(client: redis.Redis, url: str) -> None:

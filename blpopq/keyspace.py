@@ -103,6 +103,12 @@ class Keyspace:
         return self._key("sessions")
 
     @property
+    def alive_at(self) -> str:
+        """When a worker last reached Redis (a beat, a reaper pass; ms on Redis's clock): a
+        long gap reveals an outage, which leases must not count."""
+        return self._key("alive_at")
+
+    @property
     def reaper_lock(self) -> str:
         return self._key("reaper")
 

@@ -233,7 +233,10 @@ def readable(raw: bytes | str) -> tuple[str, str | None]:
 
 
 def peek_identity(raw: bytes | str) -> tuple[str | None, str | None]:
-    """Best-effort (id, batch) of a task that failed to decode, for its dead letter."""
+    """Best-effort (id, batch) of a task that failed to decode, for its dead letter. Bytes
+    that are not UTF-8 read as U+FFFD here: the id is for people, raw_b64 keeps the bytes."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
     try:
         body = _json_object(raw, "task")
     except DecodeError:

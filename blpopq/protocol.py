@@ -150,8 +150,8 @@ class Protocol:
         self._settle_dead = _load_script(client, "settling.lua", "settle_dead.lua")
         self._requeue = _load_script(client, "settling.lua", "requeue.lua")
         self._drop_claim = _load_script(client, "drop_claim.lua")
-        self._heartbeat = _load_script(client, "heartbeat.lua")
-        self._reap = _load_script(client, "settling.lua", "reap.lua")
+        self._heartbeat = _load_script(client, "outage.lua", "heartbeat.lua")
+        self._reap = _load_script(client, "settling.lua", "outage.lua", "reap.lua")
         self._results = _load_script(client, "results.lua")
         self._take_keys = [
             *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers,
@@ -259,26 +259,37 @@ class Protocol:
         return mine
 
     # --- liveness and recovery -------------------------------------------------------------
-    def heartbeat(self, worker: str, mode: str, lease: float) -> bool:
+    def heartbeat(
+        self, worker: str, mode: str, lease: float, expected_gap: float | None = None
+    ) -> bool:
         """'join', 'beat' (False: declared dead) or 'leave' (also how the supervisor reports
-        a worker it saw die, so its claims are recovered without waiting for the lease)."""
-        keys = [self.keys.workers, self.keys.epochs, self.keys.sessions]
-        return bool(self._heartbeat(keys=keys, args=[worker, mode, int(lease * 1000)]))
+        a worker it saw die, so its claims are recovered without waiting for the lease).
+        ``expected_gap``: the longest time between two beats of a live pool; a longer one
+        was an outage of Redis, which no lease counts (outage.lua). Default: the lease."""
+        keys = [self.keys.workers, self.keys.epochs, self.keys.sessions, self.keys.alive_at]
+        gap = lease if expected_gap is None else expected_gap
+        args = [worker, mode, int(lease * 1000), int(gap * 1000)]
+        return bool(self._heartbeat(keys=keys, args=args))
 
     def try_lock_reaper(self, owner: str, period: float) -> bool:
         """At most one reaper pass per period across every daemon sharing the namespace."""
         return bool(self.client.set(self.keys.reaper_lock, owner, nx=True, px=int(period * 1000)))
 
-    def reap(self, orphan_grace: float) -> list[tuple[bytes, bytes]]:
+    def reap(
+        self, orphan_grace: float, expected_gap: float | None = None
+    ) -> list[tuple[bytes, bytes]]:
         """Declare expired workers dead, claim orphans, and return (key, record) of every
         claim nobody alive holds and of every record that cannot be read, undecoded: what
-        to do with each is recovery's."""
+        to do with each is recovery's. ``expected_gap``: this is a scheduled pass, expected
+        at most this long after the last one (a later one reveals an outage, which leases do
+        not count); None: a pass out of schedule."""
         keys = [
             self.keys.workers, self.keys.epochs, self.keys.inflight, self.keys.suspects,
-            self.keys.position, self.keys.tasks, self.keys.sessions,
+            self.keys.position, self.keys.tasks, self.keys.sessions, self.keys.alive_at,
             *self.keys.tiers, *self.keys.queued_sets,
         ]  # fmt: skip
-        flat = self._reap(keys=keys, args=[int(orphan_grace * 1000), len(TIERS)])
+        schedule = [0, 0] if expected_gap is None else [1, int(expected_gap * 1000)]
+        flat = self._reap(keys=keys, args=[int(orphan_grace * 1000), len(TIERS), *schedule])
         return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def unblock(self, worker_ids: Iterable[str]) -> int:

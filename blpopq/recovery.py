@@ -28,9 +28,17 @@ class Recovered:
     dead_lettered: int = 0
 
 
-def recover(protocol: Protocol, orphan_grace: float, max_deaths: int, reaper: str) -> Recovered:
+def recover(
+    protocol: Protocol,
+    orphan_grace: float,
+    max_deaths: int,
+    reaper: str,
+    expected_gap: float | None = None,
+) -> Recovered:
+    """One reaper pass and what follows from it. ``expected_gap``: the pass is one of the
+    reapers' scheduled passes, due at most this long after the last (see Protocol.reap)."""
     requeued = dead = 0
-    for key, record in protocol.reap(orphan_grace):
+    for key, record in protocol.reap(orphan_grace, expected_gap):
         try:
             claim = Claim.from_json(record)
         except ValueError as exc:

@@ -371,7 +371,7 @@ class Heartbeat:
     def join(self, protocol: Protocol) -> None:
         """Register (or renew) the lease on the main connection, then start beating."""
         if self._thread is None:
-            protocol.heartbeat(self.worker_id, "join", self.settings.lease)
+            protocol.heartbeat(self.worker_id, "join", self.settings.lease, self._gap)
             self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
             self._thread.start()
 
@@ -392,7 +392,9 @@ class Heartbeat:
             protocol = Protocol(client, self.settings.keys)
             while not self._stopped.wait(self.settings.heartbeat_interval):
                 try:
-                    if not protocol.heartbeat(self.worker_id, "beat", self.settings.lease):
+                    if not protocol.heartbeat(
+                        self.worker_id, "beat", self.settings.lease, self._gap
+                    ):
                         log.error("declared dead by the reaper (lease ran out): stopping")
                         self.declared_dead.set()
                         return
@@ -405,7 +407,13 @@ class Heartbeat:
     def _maybe_reap(self, protocol: Protocol) -> None:
         s = self.settings
         if protocol.try_lock_reaper(self.worker_id, s.reaper_period):
-            recover(protocol, s.orphan_grace, s.max_deaths, self.worker_id)
+            recover(protocol, s.orphan_grace, s.max_deaths, self.worker_id, self._gap)
+
+    @property
+    def _gap(self) -> float:
+        """The longest time between two beats or passes of a live pool: a beat interval
+        (each worker beats once per interval) plus a reaper period."""
+        return self.settings.heartbeat_interval + self.settings.reaper_period
 
 
 def worker_process_main(settings: Settings, on_ready: Callable[[], None]) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import redis
 
 from blpopq.client import Queue
+from blpopq.connection import make_client
 from blpopq.embedded import RedisServer, free_port
 from blpopq.instructions import Request
 from blpopq.protocol import Keyspace
@@ -84,7 +85,7 @@ class Chaos:
     def produce(self, n: int) -> None:
         requests = [random_request(self.rng, n + i, self.args.poison_rate) for i in range(20)]
         try:
-            with redis.Redis.from_url(self.server.url, socket_timeout=5) as client:
+            with make_client(self.server.url, socket_timeout=5) as client:
                 report = Queue(client, NAMESPACE).enqueue(requests)
         except redis.RedisError:
             self.counts["produce failed (not counted)"] += 1
@@ -110,7 +111,7 @@ class Chaos:
 
     def cut_connections(self) -> None:
         try:
-            with redis.Redis.from_url(self.server.url, socket_timeout=5) as client:
+            with make_client(self.server.url, socket_timeout=5) as client:
                 client.client_kill_filter(_type="normal", skipme=True)
             self.counts["connection cuts"] += 1
         except redis.RedisError:

@@ -1,5 +1,5 @@
 -- Find work that lost its worker. Runs atomically; any process may run it at any time.
--- (Loaded after settling.lua, for read_claim.)
+-- (Loaded after settling.lua, for read_claim, and outage.lua.)
 --
 -- KEYS[1]     {ns}:workers   sorted set: worker -> lease expiry (ms, Redis clock)
 -- KEYS[2]     {ns}:epochs    hash: worker -> takes begun
@@ -8,10 +8,14 @@
 -- KEYS[5]     {ns}:position  counter
 -- KEYS[6]     {ns}:tasks     hash: task id -> task JSON
 -- KEYS[7]     {ns}:sessions  hash: worker -> its current connection's number
--- KEYS[8..]   the n tier lists, then their n {ns}:queued:<tier> sorted sets
+-- KEYS[8]     {ns}:alive_at  when a worker last reached Redis: a beat or a scheduled pass (ms)
+-- KEYS[9..]   the n tier lists, then their n {ns}:queued:<tier> sorted sets
 -- ARGV[1]     orphan grace, ms: how long a popped, unclaimed task waits before it is taken back
 -- ARGV[2]     n, the number of tiers
+-- ARGV[3]     1 for a scheduled pass, 0 for one out of schedule
+-- ARGV[4]     the longest gap expected between two beats or passes while a pool lives, ms
 --
+-- 0. A scheduled pass first forgives an outage of Redis (outage.lua).
 -- 1. Workers whose lease ran out are declared dead: removed, so they can neither take, claim
 --    nor renew their lease again.
 -- 2. Orphans: registered tasks whose sequence is below their list's head were popped by BLPOP;
@@ -24,6 +28,8 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = tonumber(ARGV[2])
+
+if ARGV[3] == '1' then forgive_outage(KEYS[1], KEYS[8], now, tonumber(ARGV[4])) end
 
 for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('ZREM', KEYS[1], worker)
@@ -68,7 +74,7 @@ local function usable(note)
 end
 
 for tier = 1, n do
-  local list, queued = KEYS[7 + tier], KEYS[7 + n + tier]
+  local list, queued = KEYS[8 + tier], KEYS[8 + n + tier]
   local bound = head_sequence(list, queued)
   if bound then
     local popped = redis.call('ZRANGEBYSCORE', queued, '-inf', bound, 'WITHSCORES', 'LIMIT', 0, 100)
@@ -95,7 +101,7 @@ end
 for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
   local still = false
   for tier = 1, n do
-    if redis.call('ZSCORE', KEYS[7 + n + tier], id) then still = true end
+    if redis.call('ZSCORE', KEYS[8 + n + tier], id) then still = true end
   end
   if not still then redis.call('HDEL', KEYS[4], id) end
 end
