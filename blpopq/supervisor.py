@@ -7,6 +7,9 @@ once. First TERM/INT: workers stop taking, finish their task within the grace pe
 it back at the head of its tier. Second: we forward it again and workers put tasks back now.
 Under systemd (Type=notify) the same loop reports readiness and status and feeds the watchdog
 (notify.py); without NOTIFY_SOCKET that costs nothing.
+
+Workers hold a lifeline to us (lifeline.py): if we die, even by SIGKILL, each gets one TERM,
+the same graceful stop, and exits at the latest when we would have killed it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import redis
 
 from .config import Settings
 from .connection import make_client
+from .lifeline import Lifeline, require_main_thread
 from .metrics import Endpoint, start_endpoint
 from .notify import Notifier
 from .protocol import Protocol
@@ -64,6 +68,7 @@ class Supervisor:
         ]
         self._announced_ready = False
         self._metrics = Endpoint()
+        self._lifeline: Lifeline | None = None
 
     # --- public ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -72,6 +77,7 @@ class Supervisor:
         wake_read, wake_write = socket.socketpair()
         wake_write.setblocking(False)
         previous = self._install_signal_handlers(wake_write.fileno())
+        lifeline = self._lifeline = Lifeline()
         try:
             for slot in self._slots:
                 self._start(slot)
@@ -79,6 +85,7 @@ class Supervisor:
             return self._shut_down(wake_read)
         finally:
             self._restore_signal_handlers(previous)
+            lifeline.close()  # every worker has been joined (or killed) by now
             wake_read.close()
             wake_write.close()
             self._metrics.close()
@@ -110,6 +117,7 @@ class Supervisor:
 
     # --- running -----------------------------------------------------------------------------
     def _start(self, slot: _Slot) -> None:
+        require_main_thread("a worker")
         # Block TERM/INT across fork so a child cannot run our handler before installing its own.
         blocked = {signal.SIGTERM, signal.SIGINT}
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
@@ -117,7 +125,7 @@ class Supervisor:
             slot.ready = self._context.Event()
             slot.process = self._context.Process(
                 target=_child_main,
-                args=(self.settings, slot.ready),
+                args=(self.settings, slot.ready, self._lifeline, self._stop_deadline()),
                 name=f"blpopq-worker-{slot.index}",
             )
             slot.process.start()
@@ -226,8 +234,7 @@ class Supervisor:
         self._forward(signal.SIGTERM)
         forwarded = 1
         self._unblock_idle_workers()
-        deadline = time.monotonic() + self.settings.grace + self.settings.block_timeout
-        deadline += _KILL_MARGIN
+        deadline = time.monotonic() + self._stop_deadline()
         while time.monotonic() < deadline:
             # One snapshot per turn: workers that exit between two looks must not leave us
             # waiting on no sentinel at all until the deadline.
@@ -255,6 +262,10 @@ class Supervisor:
                 slot.process.join()
         log.info("stopped")
         return status
+
+    def _stop_deadline(self) -> float:
+        """How long a stopping worker may take before we kill it (see _shut_down)."""
+        return self.settings.grace + self.settings.block_timeout + _KILL_MARGIN
 
     def _unblock_idle_workers(self) -> None:
         """Idle workers would notice the stop only when BLPOP times out; wake them now.
@@ -285,6 +296,7 @@ def _drain(wake: socket.socket) -> None:
         pass
 
 
-def _child_main(settings: Settings, ready: Any) -> None:
+def _child_main(settings: Settings, ready: Any, lifeline: Lifeline, deadline: float) -> None:
     signal.set_wakeup_fd(-1)  # the parent's self-pipe is not ours
+    lifeline.hold(deadline)  # first: the supervisor may die at any moment from now on
     worker_process_main(settings, ready.set)
