@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,23 @@ def _gone(pid: int) -> bool:
     except OSError:
         return True
     return state == "Z"
+
+
+def test_forking_from_another_thread_is_refused() -> None:
+    """Guarantee behind the others: PR_SET_PDEATHSIG fires when the *thread* that forked
+    ends, so a child forked from a passing thread would be stopped for no reason."""
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            lifeline.require_main_thread("a worker")
+        except RuntimeError as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join(10)
+    assert [str(e) for e in failures] == [
+        "a worker must be started from the main thread (parent-death signal)"
+    ]
+    lifeline.require_main_thread("a worker")  # the main thread may
