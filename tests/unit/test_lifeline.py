@@ -65,8 +65,12 @@ def test_child_gets_one_term_when_its_parent_is_killed(
         text=True,
     )
     lines = LineReader(process)
-    first = {lines.get(10), lines.get(10)}  # both ready, in either order
-    [child] = [int(line) for line in first if line != "parent\n"]
+    try:
+        first = {lines.get(10), lines.get(10)}  # both ready, in either order
+        [child] = [int(line) for line in first if line != "parent\n"]
+    except BaseException:
+        process.kill()  # its child then goes too, or the lifeline is broken
+        raise
     try:
         assert "parent\n" in first
         process.kill()
