@@ -62,13 +62,13 @@ class Supervisor:
         self._restarts = 0
         self._watchdog_due = 0.0
         self._context = multiprocessing.get_context("fork")
+        self._lifeline: Lifeline | None = None  # made in run(), held by every worker
         self._signals: list[int] = []
         self._slots = [
             _Slot(i, Backoff(settings.backoff_max)) for i in range(settings.worker_count)
         ]
         self._announced_ready = False
         self._metrics = Endpoint()
-        self._lifeline: Lifeline | None = None
 
     # --- public ------------------------------------------------------------------------------
     def run(self) -> int:
