@@ -28,9 +28,9 @@ from typing import Any
 
 import redis
 
+from . import lifeline
 from .config import Settings
 from .connection import make_client
-from .lifeline import Lifeline, require_main_thread
 from .metrics import Endpoint, start_endpoint
 from .notify import Notifier
 from .protocol import Protocol
@@ -62,7 +62,7 @@ class Supervisor:
         self._restarts = 0
         self._watchdog_due = 0.0
         self._context = multiprocessing.get_context("fork")
-        self._lifeline: Lifeline | None = None  # made in run(), held by every worker
+        self._lifeline: lifeline.Lifeline | None = None  # made in run(), held by every worker
         self._signals: list[int] = []
         self._slots = [
             _Slot(i, Backoff(settings.backoff_max)) for i in range(settings.worker_count)
@@ -77,7 +77,7 @@ class Supervisor:
         wake_read, wake_write = socket.socketpair()
         wake_write.setblocking(False)
         previous = self._install_signal_handlers(wake_write.fileno())
-        lifeline = self._lifeline = Lifeline()
+        line = self._lifeline = lifeline.Lifeline()
         try:
             for slot in self._slots:
                 self._start(slot)
@@ -85,7 +85,7 @@ class Supervisor:
             return self._shut_down(wake_read)
         finally:
             self._restore_signal_handlers(previous)
-            lifeline.close()  # every worker has been joined (or killed) by now
+            line.close()  # every worker has been joined (or killed) by now
             wake_read.close()
             wake_write.close()
             self._metrics.close()
@@ -117,7 +117,7 @@ class Supervisor:
 
     # --- running -----------------------------------------------------------------------------
     def _start(self, slot: _Slot) -> None:
-        require_main_thread("a worker")
+        lifeline.require_main_thread("a worker")
         # Block TERM/INT across fork so a child cannot run our handler before installing its own.
         blocked = {signal.SIGTERM, signal.SIGINT}
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
@@ -296,7 +296,7 @@ def _drain(wake: socket.socket) -> None:
         pass
 
 
-def _child_main(settings: Settings, ready: Any, lifeline: Lifeline, deadline: float) -> None:
+def _child_main(settings: Settings, ready: Any, line: lifeline.Lifeline, deadline: float) -> None:
     signal.set_wakeup_fd(-1)  # the parent's self-pipe is not ours
-    lifeline.hold(deadline)  # first: the supervisor may die at any moment from now on
+    line.hold(deadline)  # first: the supervisor may die at any moment from now on
     worker_process_main(settings, ready.set)
