@@ -34,6 +34,7 @@ from .errors import (
     RedisUnavailable,
 )
 from .instructions import InstructionError, Request, decode_source, parse
+from .kernels import SETTINGS as KERNEL_SETTINGS
 from .messages import FAILED_STATUSES
 from .metrics import port_option as metrics_port
 from .producer import enqueue
@@ -121,6 +122,11 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
         type=metrics_port,
         metavar="PORT",
         help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (needs blpopq[metrics])",
+    )
+    parser.add_argument(
+        "--kernel",
+        choices=KERNEL_SETTINGS,
+        help="proof-of-work kernel: best available, best native, portable C, hashlib (auto)",
     )
     parser.add_argument(
         "--allow-eviction",

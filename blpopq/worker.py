@@ -23,6 +23,7 @@ import redis
 
 from .config import Settings
 from .connection import make_client
+from .kernels import select_kernel
 from .messages import DeadLetter, DecodeError, Task, peek_identity
 from .metrics import NO_METRICS, Metrics, worker_metrics
 from .pow import Cancelled
@@ -109,6 +110,7 @@ class Worker:
         self.metrics = metrics
         self.stop = stop
         self.worker_id = worker_id or worker_identity(os.getpid())
+        self.kernel = select_kernel(settings.kernel)
         self.declared_dead = threading.Event()
         self._pending: _Outcome | None = None
         self._popped: tuple[Tier, str] | None = None  # BLPOP's reply, until it is claimed
@@ -231,6 +233,7 @@ class Worker:
                     worker=self.worker_id,
                     max_attempts=self.settings.max_attempts,
                     should_stop=self._abort_running_task,
+                    kernel=self.kernel,
                 )
         except Cancelled:
             log.info(
