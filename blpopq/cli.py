@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 _SETTING_FLAGS = (
     "redis_url", "namespace", "workers", "grace", "block_timeout", "max_attempts",
     "max_difficulty", "chunk_size", "lease", "orphan_grace", "reaper_period", "max_deaths",
-    "keep_results", "metrics_port",
+    "keep_results", "metrics_port", "kernel",
 )  # fmt: skip
 
 

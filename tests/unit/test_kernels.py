@@ -9,8 +9,10 @@ and then test_no_native_build_runs_on_hashlib checks that the build really is wi
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
+import re
 import threading
 import time
 from functools import cache
@@ -18,6 +20,7 @@ from functools import cache
 import pytest
 
 from blpopq import kernels, pow
+from blpopq.cli import build_parser, cmd_config, settings_from
 from blpopq.config import build_settings
 from blpopq.errors import ConfigError
 from blpopq.kernels import Kernel, KernelUnavailable
@@ -272,3 +275,14 @@ def test_no_native_build_runs_on_hashlib() -> None:
     for setting in ("native", "portable"):
         with pytest.raises(ConfigError, match="not built"):
             build_settings({"kernel": setting}, {})
+
+
+def test_the_kernel_comes_from_flag_over_environment() -> None:
+    parser = build_parser()
+    from_env = settings_from(parser.parse_args(["config"]), {"BLPOPQ_KERNEL": "hashlib"})
+    assert from_env.kernel == "hashlib"
+    flag = parser.parse_args(["daemon", "--kernel", "hashlib"])
+    assert settings_from(flag, {"BLPOPQ_KERNEL": "auto"}).kernel == "hashlib"
+    out = io.StringIO()
+    assert cmd_config(flag, settings_from(flag, {}), out) == 0
+    assert re.search(r"^kernel +hashlib +flag$", out.getvalue(), re.MULTILINE)
