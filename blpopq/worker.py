@@ -325,10 +325,23 @@ class Worker:
 
 
 def install_stop_handlers(stop: StopFlag) -> None:
-    """In a worker process: TERM requests a stop (twice: at once); INT is the supervisor's."""
+    """In a worker process: TERM requests a stop (twice: at once); INT is the supervisor's.
 
-    def on_term(signum: int, frame: object) -> None:
-        stop.request()
+    Two TERMs that arrive while the main thread is inside the native search (GIL released)
+    reach Python as ONE handler call, so the handler counts deliveries instead: the C-level
+    handler writes one byte per signal to the wakeup fd."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def on_term(signum: int, frame: object, _keep: object = writer) -> None:
+        try:
+            count = reader.recv(64).count(signal.SIGTERM)
+        except BlockingIOError:
+            count = 0
+        for _ in range(max(1, count)):
+            stop.request()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
