@@ -33,6 +33,7 @@ from .errors import (
     InputError,
 )
 from .instructions import InstructionError, Request, decode_source, parse
+from .kernels import SETTINGS as KERNEL_SETTINGS
 from .lifeline import Lifeline, require_main_thread
 from .messages import FAILED_STATUSES
 from .metrics import port_option as metrics_port
@@ -124,6 +125,11 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (needs blpopq[metrics])",
     )
     parser.add_argument(
+        "--kernel",
+        choices=KERNEL_SETTINGS,
+        help="proof-of-work kernel: best available, best native, portable C, hashlib (auto)",
+    )
+    parser.add_argument(
         "--allow-eviction",
         action="store_true",
         help="start even if Redis's maxmemory-policy may evict tasks",
@@ -179,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 _SETTING_FLAGS = (
     "redis_url", "namespace", "workers", "grace", "block_timeout", "max_attempts",
     "max_difficulty", "chunk_size", "lease", "orphan_grace", "reaper_period", "max_deaths",
-    "keep_results", "metrics_port",
+    "keep_results", "metrics_port", "kernel",
 )  # fmt: skip
 
 

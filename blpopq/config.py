@@ -20,6 +20,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 from .connection import DEFAULT_URL
 from .errors import ConfigError
 from .instructions import DEFAULT_MAX_DIFFICULTY
+from .kernels import KernelUnavailable, select_kernel
 from .keyspace import Keyspace
 from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
 
@@ -63,6 +64,8 @@ class Settings:
     keep_results: int = 0
     #: Port of the Prometheus /metrics endpoint on 127.0.0.1 (needs the metrics extra). 0: off.
     metrics_port: int = 0
+    #: Proof-of-work kernel: auto, native, portable or hashlib (see blpopq.kernels).
+    kernel: str = "auto"
     #: Test hooks (comma-separated; never set in production): "pause-after-blpop",
     #: "crash-on-client=NAME". They make the fault tests' moments exact.
     test_hooks: str = ""
@@ -117,7 +120,8 @@ class Settings:
                 raise ConfigError(message)
         try:
             self.keys  # noqa: B018 - validates the namespace
-        except ValueError as exc:
+            select_kernel(self.kernel)  # native/portable where the extension is missing
+        except (ValueError, KernelUnavailable) as exc:
             raise ConfigError(str(exc)) from None
         return self
 
@@ -139,6 +143,7 @@ ENVIRONMENT = {
     "max_deaths": "BLPOPQ_MAX_DEATHS",
     "keep_results": "BLPOPQ_KEEP_RESULTS",
     "metrics_port": "BLPOPQ_METRICS_PORT",
+    "kernel": "BLPOPQ_KERNEL",
     "test_hooks": "BLPOPQ_TEST_HOOKS",
 }
 

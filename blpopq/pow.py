@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hashlib import _Hash
 
+#: What every kernel's search does (see blpopq.kernels): the smallest qualifying nonce in
+#: ``[start, stop)`` with its digest, or None.
+SearchFn = Callable[[str, int, int, int], "tuple[int, bytes] | None"]
+
 MAX_DIFFICULTY = 256
 
 #: Nonces tried per block before giving up.  At the default maximum difficulty
@@ -109,14 +113,23 @@ def meets_difficulty(digest: bytes, difficulty: int) -> bool:
     return difficulty == 0 or digest < _target(difficulty)
 
 
-def search(prev: str, difficulty: int, start: int, stop: int) -> tuple[int, bytes] | None:
-    """Smallest ``n`` in ``[start, stop)`` whose ``H(prev, n)`` meets ``difficulty``.
+def search_args(prev: str, difficulty: int, start: int) -> str:
+    """Check a search's arguments as :func:`search` does; returns ``prev`` lower-cased.
 
-    Returns ``(n, digest)`` or None.  This is the CPU hot path of the product.
-    """
+    Shared with the native kernel so both reject the same inputs with the same errors."""
     prev = _normalise_prev(prev)
     _check_difficulty(difficulty)
     _check_nonce(start)
+    return prev
+
+
+def search(prev: str, difficulty: int, start: int, stop: int) -> tuple[int, bytes] | None:
+    """Smallest ``n`` in ``[start, stop)`` whose ``H(prev, n)`` meets ``difficulty``.
+
+    Returns ``(n, digest)`` or None.  The hashlib kernel: the reference the native kernel
+    (blpopq.kernels) is tested against, and the fallback where it is not built.
+    """
+    prev = search_args(prev, difficulty, start)
     if start >= stop:
         return None
     # Hashing the 64-byte prev fills exactly one SHA-256 block, so every copy
@@ -178,10 +191,12 @@ def mine(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     should_stop: Callable[[], bool] | None = None,
     chunk: int = 65536,
+    search: SearchFn = search,
 ) -> MineOutcome:
     """Mine ``count`` chained blocks, each with the smallest qualifying nonce.
 
-    Block ``i + 1`` is mined from block ``i``'s hash.  ``should_stop`` is polled
+    Block ``i + 1`` is mined from block ``i``'s hash, each by ``search`` (a kernel of
+    blpopq.kernels; this module's hashlib search by default).  ``should_stop`` is polled
     before every chunk of ``chunk`` nonces; when it returns True, :class:`Cancelled`
     is raised carrying the number of hashes computed so far.  A block that tries
     nonces ``0 .. max_attempts - 1`` without success ends the run with status
@@ -195,7 +210,8 @@ def mine(
     blocks: list[Block] = []
     attempts = 0
     for _ in range(count):
-        found = _mine_block(current, difficulty, max_attempts, should_stop, chunk, attempts)
+        kernel = (search, chunk)
+        found = _mine_block(current, difficulty, max_attempts, should_stop, kernel, attempts)
         if found is None:
             return MineOutcome("exhausted", tuple(blocks), attempts + max_attempts)
         nonce, digest = found
@@ -210,9 +226,10 @@ def _mine_block(
     difficulty: int,
     max_attempts: int,
     should_stop: Callable[[], bool] | None,
-    chunk: int,
+    kernel: tuple[SearchFn, int],
     attempts_before: int,
 ) -> tuple[int, bytes] | None:
+    search, chunk = kernel
     for start in range(0, max_attempts, chunk):
         if should_stop is not None and should_stop():
             # Nonces 0 .. start-1 of this block were all hashed and rejected.

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import pow
+from .kernels import HASHLIB, Kernel
 from .messages import Result, Task
 
 
@@ -17,12 +18,14 @@ def run_task(
     worker: str,
     max_attempts: int,
     should_stop: Callable[[], bool] | None = None,
+    kernel: Kernel = HASHLIB,
 ) -> Result:
-    """Run ``task`` and describe the outcome. A bug or bad value inside the run becomes a
-    result with status ``error``; only pow.Cancelled (the worker is stopping) escapes."""
+    """Run ``task`` on ``kernel`` and describe the outcome. A bug or bad value inside the run
+    becomes a result with status ``error``; only pow.Cancelled (the worker is stopping)
+    escapes."""
     started = time.time()
     try:
-        outcome = _outcome(task, max_attempts, should_stop)
+        outcome = _outcome(task, max_attempts, should_stop, kernel)
     except pow.Cancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the task is reported, not fatal
@@ -59,7 +62,7 @@ def run_task(
 
 
 def _outcome(
-    task: Task, max_attempts: int, should_stop: Callable[[], bool] | None
+    task: Task, max_attempts: int, should_stop: Callable[[], bool] | None, kernel: Kernel
 ) -> dict[str, Any]:
     if task.op == "verify":
         assert task.nonce is not None  # Task.from_json guarantees it for verify
@@ -67,7 +70,13 @@ def _outcome(
         block = {"nonce": task.nonce, "hash": digest}
         return {"status": "valid" if valid else "invalid", "blocks": (block,), "attempts": 1}
     mined = pow.mine(
-        task.prev, task.difficulty, task.count, max_attempts=max_attempts, should_stop=should_stop
+        task.prev,
+        task.difficulty,
+        task.count,
+        max_attempts=max_attempts,
+        should_stop=should_stop,
+        chunk=kernel.chunk,
+        search=kernel.search,
     )
     blocks = tuple({"nonce": b.nonce, "hash": b.hash} for b in mined.blocks)
     return {"status": mined.status, "blocks": blocks, "attempts": mined.attempts}

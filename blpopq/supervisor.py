@@ -32,6 +32,7 @@ from . import lifeline
 from .config import Settings
 from .connection import make_client
 from .errors import EXIT_REDIS_REFUSED
+from .kernels import fallback_note, select_kernel
 from .metrics import Endpoint, start_endpoint
 from .notify import Notifier
 from .protocol import Protocol
@@ -76,6 +77,9 @@ class Supervisor:
     def run(self) -> int:
         """Run until stopped by a signal (or request_stop). Returns the exit status."""
         self._metrics = start_endpoint(self.settings)  # before any fork: workers inherit it
+        note = fallback_note(self.settings.kernel)  # said once, not by every worker
+        if note:
+            log.warning("%s", note)
         wake_read, wake_write = socket.socketpair()
         wake_write.setblocking(False)
         previous = self._install_signal_handlers(wake_write.fileno())
@@ -200,7 +204,8 @@ class Supervisor:
             return
         if all(s.ready is not None and s.ready.is_set() for s in self._slots):
             self._announced_ready = True
-            log.info("ready: %d workers waiting for work", len(self._slots))
+            kernel = select_kernel(self.settings.kernel).name
+            log.info("ready: %d workers waiting for work (kernel %s)", len(self._slots), kernel)
             self._notifier.ready(self._status_text())
 
     def _report(self) -> None:

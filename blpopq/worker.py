@@ -24,6 +24,7 @@ import redis
 from .config import Settings
 from .connection import make_client
 from .errors import EXIT_REDIS_REFUSED, RedisRefused
+from .kernels import select_kernel
 from .messages import DeadLetter, DecodeError, Task, peek_identity
 from .metrics import NO_METRICS, Metrics, worker_metrics
 from .pow import Cancelled
@@ -111,6 +112,7 @@ class Worker:
         self.metrics = metrics
         self.stop = stop
         self.worker_id = worker_id or worker_identity(os.getpid())
+        self.kernel = select_kernel(settings.kernel)
         self.declared_dead = threading.Event()
         self._pending: _Outcome | None = None
         self._popped: tuple[Tier, bytes] | None = None  # BLPOP's reply, until it is claimed
@@ -263,6 +265,7 @@ class Worker:
                     worker=self.worker_id,
                     max_attempts=self.settings.max_attempts,
                     should_stop=self._abort_running_task,
+                    kernel=self.kernel,
                 )
         except Cancelled:
             log.info(
@@ -347,10 +350,23 @@ class Worker:
 
 
 def install_stop_handlers(stop: StopFlag) -> None:
-    """In a worker process: TERM requests a stop (twice: at once); INT is the supervisor's."""
+    """In a worker process: TERM requests a stop (twice: at once); INT is the supervisor's.
 
-    def on_term(signum: int, frame: object) -> None:
-        stop.request()
+    Two TERMs that arrive while the main thread is inside the native search (GIL released)
+    reach Python as ONE handler call, so the handler counts deliveries instead: the C-level
+    handler writes one byte per signal to the wakeup fd."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def on_term(signum: int, frame: object, _keep: object = writer) -> None:
+        try:
+            count = reader.recv(64).count(signal.SIGTERM)
+        except BlockingIOError:
+            count = 0
+        for _ in range(max(1, count)):
+            stop.request()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

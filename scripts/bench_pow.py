@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """Proof-of-work speed: the kernel per core, and how a CPU-bound batch scales with workers.
 
-    python scripts/bench_pow.py [--runs 5] [--attempts 1000000] [--tasks 40] [--hashes 50000]
+    python scripts/bench_pow.py [--runs 5] [--attempts 1000000] [--tasks 40] [--hashes N]
+                                [--kernel auto|native|portable|hashlib]
 
 (a) naive ``hashlib.sha256((prev + str(n)).encode()).digest()`` loop (with the target compare
-    a search needs), (b) ``blpopq.pow.search`` over a range where it cannot succeed, (c) the
-    machine's limit, ``openssl speed -evp sha256 -bytes 16`` (one SHA-256 compression per hash,
-    as the kernel's attempts are); all single-core attempts/s.
+    a search needs), (b) every kernel (blpopq.kernels: hashlib, and each native path this CPU
+    runs) over a range where it cannot succeed, (c) the machine's limit: ``openssl speed -evp
+    sha256 -bytes 16`` (one compression per hash, as the kernel's attempts are, plus the EVP
+    call overhead) and the raw compression rate (``-bytes 8192``: 129 compressions per
+    message); all single-core attempts/s of CPU time.
 (d) scaling: ``--tasks`` mine tasks of exactly ``--hashes`` attempts each (difficulty 64 with
     ``--max-attempts`` = hashes: every task ends ``exhausted`` after the same work) through
     blpopq-daemon with 1 and 2 workers on a private redis-server (from enqueue to the last
     result's finished_at, pool already idle in BLPOP), against ``multiprocessing.Pool`` calling
-    ``blpopq.pow.mine`` directly (pool already started, from map() to its return).
+    ``blpopq.pow.mine`` directly (pool already started, from map() to its return), both on
+    ``--kernel`` (auto; tasks of 5 M attempts on a native kernel, 50,000 on hashlib).
 
 Prints a table and writes bench-results/bench_pow.json. Every figure is a median of --runs.
 """
@@ -32,6 +36,7 @@ from typing import Any
 
 import _bench as B
 
+from blpopq import kernels
 from blpopq import pow as kernel
 
 PREV = B.prev_of(0)
@@ -46,18 +51,18 @@ def naive_rate(attempts: int) -> float:
     target = (1 << (256 - NEVER)).to_bytes(32, "big")  # the compare the kernel does
     prev = PREV
     sha256 = hashlib.sha256
-    start = B.clock()
+    start = time.thread_time()
     for n in range(attempts):
         digest = sha256((prev + str(n)).encode()).digest()
         if digest < target:
             break
-    return attempts / (B.clock() - start)
+    return attempts / (time.thread_time() - start)
 
 
-def kernel_rate(attempts: int) -> float:
-    start = B.clock()
+def kernel_rate(kernel: kernels.Kernel, attempts: int) -> float:
+    start = time.thread_time()
     found = kernel.search(PREV, NEVER, 0, attempts)
-    elapsed = B.clock() - start
+    elapsed = time.thread_time() - start
     if found is not None:
         raise B.BenchError("search found a nonce at difficulty 256?")
     return attempts / elapsed
@@ -67,9 +72,12 @@ _OPENSSL_DOING = re.compile(r"(\d+) sha256's in ([\d.]+)s")
 _OPENSSL_TABLE = re.compile(r"^sha256\s+([\d.]+)k", re.MULTILINE)
 
 
-def openssl_rate(seconds: int) -> float:
+def openssl_rate(seconds: int, size: int) -> float:
+    """SHA-256 compressions/s of ``openssl speed`` on ``size``-byte messages: 16 bytes is one
+    compression per message (with the EVP call overhead), 8192 bytes 129 (the raw rate)."""
+    blocks = size // 64 + 1
     out = subprocess.run(
-        ["openssl", "speed", "-evp", "sha256", "-bytes", "16", "-seconds", str(seconds)],
+        ["openssl", "speed", "-evp", "sha256", "-bytes", str(size), "-seconds", str(seconds)],
         capture_output=True,
         text=True,
         timeout=seconds * 5 + 30,
@@ -77,38 +85,41 @@ def openssl_rate(seconds: int) -> float:
     text = out.stdout + "\n" + out.stderr
     match = _OPENSSL_DOING.search(text)
     if match:
-        return int(match.group(1)) / float(match.group(2))
+        return int(match.group(1)) * blocks / float(match.group(2))
     match = _OPENSSL_TABLE.search(text)
     if match:  # "The 'numbers' are in 1000s of bytes per second processed."
-        return float(match.group(1)) * 1000 / 16
+        return float(match.group(1)) * 1000 / size * blocks
     raise B.BenchError(f"cannot parse `openssl speed` output: {text[-300:]!r}")
 
 
 # --- (d) scaling --------------------------------------------------------------------------------
 
 
-def _mine_one(args: tuple[str, int]) -> tuple[int, float]:
-    prev, hashes = args
+def _mine_one(args: tuple[str, int, str]) -> tuple[int, float]:
+    prev, hashes, name = args
+    chosen = kernels.by_name(name)
     start = time.perf_counter()
-    outcome = kernel.mine(prev, SCALE_DIFFICULTY, 1, max_attempts=hashes)
+    outcome = kernel.mine(
+        prev, SCALE_DIFFICULTY, 1, max_attempts=hashes, chunk=chosen.chunk, search=chosen.search
+    )
     return outcome.attempts, time.perf_counter() - start
 
 
 class PoolRunner:
     """A started multiprocessing.Pool running the batch with pow.mine directly (no queue)."""
 
-    def __init__(self, workers: int, work: list[tuple[str, int]]) -> None:
+    def __init__(self, workers: int, work: list[tuple[str, int, str]]) -> None:
         self.work = work
         self.task_ms: list[float] = []  # mean time in mine() per task, per run
         self.pool = multiprocessing.get_context("fork").Pool(workers)
-        self.pool.map(_mine_one, [(PREV, 1000)] * workers, chunksize=1)  # children started
+        self.pool.map(_mine_one, [(PREV, 1000, "hashlib")] * workers, chunksize=1)  # started
 
     def run(self) -> float:
         start = time.time()
         done = self.pool.map(_mine_one, self.work, chunksize=1)
         elapsed = time.time() - start
         attempts = sum(a for a, _ in done)
-        if attempts != sum(h for _, h in self.work):
+        if attempts != sum(h for _, h, _ in self.work):
             raise B.BenchError(f"Pool computed {attempts} attempts, not the planned work")
         self.task_ms.append(sum(t for _, t in done) / len(done) * 1000)
         return elapsed
@@ -121,7 +132,9 @@ class PoolRunner:
 class DaemonRunner:
     """A started, idle blpopq-daemon on a private Redis; each run enqueues the whole batch."""
 
-    def __init__(self, url: str, workers: int, text: str, hashes: int, log: Path) -> None:
+    def __init__(
+        self, url: str, workers: int, text: str, hashes: int, log: Path, kernel_name: str
+    ) -> None:
         self.workers = workers
         self.log = log
         self.client = B.connect(url)
@@ -129,7 +142,10 @@ class DaemonRunner:
         self.requests = B.parse_requests(text, max_difficulty=SCALE_DIFFICULTY)
         self.protocol = B.blpopq_protocol(url)
         self.daemon = B.spawn(
-            B.daemon_command(url, workers, "blpopq", "--max-attempts", str(hashes)), log
+            B.daemon_command(
+                url, workers, "blpopq", "--max-attempts", str(hashes), "--kernel", kernel_name
+            ),
+            log,
         )
         self.checks: dict[str, Any] = {}
         self.diagnostics: list[dict[str, float]] = []
@@ -195,70 +211,97 @@ def _where_time_goes(results: list[dict[str, Any]], start: float) -> dict[str, f
 # --- main ---------------------------------------------------------------------------------------
 
 
+PER_CORE_NOTE = (
+    "attempts/s of one thread's CPU time (openssl speed reports CPU time too), so other jobs "
+    "on the machine shift every figure alike"
+)
+
+
+def per_core(args: argparse.Namespace) -> tuple[dict[str, Any], list[list[str]]]:
+    """Median attempts/s of every kernel and of openssl, runs interleaved so that drift in
+    machine load hits every figure alike; ratios of the best native path to each."""
+    names = ["hashlib", *reversed(kernels.native_paths())]  # slowest first
+    runs: dict[str, list[float]] = {name: [] for name in ["naive", *names]}
+    ossl: dict[str, list[float]] = {"openssl16": [], "compression": []}
+    note = None if shutil.which("openssl") else "openssl not on PATH: machine limit skipped"
+    for _ in range(args.runs):
+        runs["naive"].append(naive_rate(args.attempts))
+        for name in names:
+            kernel = kernels.by_name(name)
+            runs[name].append(kernel_rate(kernel, max(args.attempts, 40 * kernel.chunk)))
+        if note is None:
+            try:
+                ossl["openssl16"].append(openssl_rate(args.openssl_seconds, 16))
+                ossl["compression"].append(openssl_rate(args.openssl_seconds, 8192))
+            except (B.BenchError, subprocess.SubprocessError, OSError) as exc:
+                note, ossl = f"openssl failed: {exc}", {"openssl16": [], "compression": []}
+    med = {k: B.median(v) for k, v in {**runs, **ossl}.items() if v}
+    top = names[-1]
+    figures: dict[str, Any] = {
+        k: {"runs": v, "median": med.get(k), "best": B.best(v) if v else None}
+        for k, v in {**runs, **ossl}.items()
+    }
+    figures.update(
+        best_kernel=top,
+        note=note,
+        native_over_compression=B.ratio(med[top], med.get("compression")),
+        native_over_openssl16=B.ratio(med[top], med.get("openssl16")),
+        native_over_hashlib=B.ratio(med[top], med["hashlib"]),
+        hashlib_over_naive=B.ratio(med["hashlib"], med["naive"]),
+        targets={"native_over_compression": 0.7, "native_over_hashlib": 6.0},
+    )
+    labels = {
+        "naive": "naive sha256((prev+str(n)).encode()) loop",
+        "hashlib": "hashlib kernel (blpopq.pow.search)",
+        "portable": "native, portable C (--kernel portable)",
+        "sha-ni-1": "native, SHA-NI, one stream",
+        "sha-ni": "native, SHA-NI, two interleaved streams",
+        "openssl16": "openssl speed -evp sha256 -bytes 16",
+        "compression": "raw compression: openssl -bytes 8192, blocks/s",
+    }
+    rows = [
+        [labels[k], B.fmt_num(med.get(k)), B.spread(v),
+         B.fmt_ratio(B.ratio(med.get(k), med.get("compression"))),
+         B.fmt_ratio(B.ratio(med.get(k), med["hashlib"]))]
+        for k, v in {**runs, **ossl}.items()
+    ]  # fmt: skip
+    return figures, rows
+
+
 def main() -> int:
     parser = B.base_parser(__doc__.splitlines()[0], runs=5)
     parser.add_argument("--attempts", type=int, default=1_000_000, help="per-core run (1e6)")
     parser.add_argument("--openssl-seconds", type=int, default=2)
     parser.add_argument("--tasks", type=int, default=40, help="scaling batch: tasks (40)")
-    parser.add_argument("--hashes", type=int, default=50_000, help="attempts per task (50000)")
+    parser.add_argument("--hashes", type=int, help="attempts per task (50000; 5e6 native)")
+    parser.add_argument("--kernel", default="auto", choices=kernels.SETTINGS, help="scaling")
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
-    runs = args.runs
 
     load = B.warn_if_busy()
-    print(f"per-core attempts/s, median of {runs} runs of {args.attempts:,} attempts ...")
-    ossl_note = None if shutil.which("openssl") else "openssl not on PATH: machine limit skipped"
-    naive: list[float] = []
-    kern: list[float] = []
-    ossl: list[float] = []
+    print(f"per-core attempts/s, median of {args.runs} runs ...")
     cpu = B.MachineCpu()
-    for _ in range(runs):  # interleaved, so drift in machine load hits every figure alike
-        naive.append(naive_rate(args.attempts))
-        kern.append(kernel_rate(args.attempts))
-        if ossl_note is None:
-            try:
-                ossl.append(openssl_rate(args.openssl_seconds))
-            except (B.BenchError, subprocess.SubprocessError, OSError) as exc:
-                ossl_note, ossl = f"openssl failed: {exc}", []
+    figures, rows = per_core(args)
     cpu_text, cores = cpu.describe()
-    naive_m, kern_m = B.median(naive), B.median(kern)
-    ossl_m = B.median(ossl) if ossl else None
-    naive_b, kern_b = B.best(naive), B.best(kern)
-    ossl_b = B.best(ossl) if ossl else None
-    per_core = {
-        "naive": {"runs": naive, "median": naive_m, "best": naive_b},
-        "kernel": {"runs": kern, "median": kern_m, "best": kern_b},
-        "openssl": {"runs": ossl, "median": ossl_m, "best": ossl_b, "note": ossl_note},
-        "kernel_over_naive": B.ratio(kern_m, naive_m),
-        "kernel_over_openssl": B.ratio(kern_m, ossl_m),
-        "kernel_over_naive_best": B.ratio(kern_b, naive_b),
-        "kernel_over_openssl_best": B.ratio(kern_b, ossl_b),
-        "targets": {"kernel_over_naive": 1.4},
-        "machine_cpu": cores,
-    }
-    over_naive = B.ratio(kern_m, naive_m)
-    rows: list[list[str]] = [
-        ["(a) naive sha256((prev+str(n)).encode()) loop", B.fmt_num(naive_m), B.fmt_num(naive_b),
-         B.spread(naive), B.fmt_ratio(over_naive), B.fmt_ratio(B.ratio(kern_b, naive_b)),
-         f">= 1.40x: {B.verdict(over_naive, 1.4)}"],
-        ["(b) blpopq.pow.search kernel", B.fmt_num(kern_m), B.fmt_num(kern_b), B.spread(kern),
-         "1.00x", "1.00x", ""],
-        ["(c) openssl speed -evp sha256 -bytes 16", B.fmt_num(ossl_m), B.fmt_num(ossl_b),
-         B.spread(ossl), B.fmt_ratio(B.ratio(kern_m, ossl_m)),
-         B.fmt_ratio(B.ratio(kern_b, ossl_b)), ossl_note or "machine limit"],
-    ]  # fmt: skip
+    figures["machine_cpu"] = cores
     B.print_table(
-        ["single core", "median/s", "best/s", "spread", "kernel/this", "(best)", "target"],
+        ["single core", "median/s", "spread", "/compression", "/hashlib"],
         rows,
-        title="Per-core hashing, attempts/s (spread = (max - min) / median of the runs)",
+        title=f"Per-core hashing ({PER_CORE_NOTE}; spread = (max - min) / median)",
     )
     print(cpu_text)
-
+    ratio = figures["native_over_compression"]
+    print(
+        f"targets (medians): {figures['best_kernel']} / raw compression = {ratio or 0:.2f} "
+        f">= 0.70: {B.verdict(ratio, 0.7)}; / hashlib = "
+        f"{figures['native_over_hashlib'] or 0:.2f} >= 6: "
+        f"{B.verdict(figures['native_over_hashlib'], 6.0)}"
+    )
     payload: dict[str, Any] = {
         "benchmark": "bench_pow",
-        "runs": runs,
+        "runs": args.runs,
         "attempts_per_run": args.attempts,
-        "per_core": per_core,
+        "per_core": figures,
         "loadavg_before": load,
     }
     if not args.skip_scaling:
@@ -271,12 +314,15 @@ def main() -> int:
 
 
 def scaling(args: argparse.Namespace) -> dict[str, Any]:
+    name = kernels.select_kernel(args.kernel).name
+    if args.hashes is None:  # tasks long enough that the queue's per-task cost does not dominate
+        args.hashes = 50_000 if name == "hashlib" else 5_000_000
     total = args.tasks * args.hashes
     print(
         f"\nscaling: {args.tasks} tasks x {args.hashes:,} attempts = {total:,} hashes, "
         f"median of {args.runs} runs ..."
     )
-    work = [(B.prev_of(i), args.hashes) for i in range(args.tasks)]
+    work = [(B.prev_of(i), args.hashes, name) for i in range(args.tasks)]
     text = B.instruction_text(args.tasks, SCALE_DIFFICULTY)
     seconds: dict[str, list[float]] = {}
     checks: dict[str, Any] = {}
@@ -288,7 +334,7 @@ def scaling(args: argparse.Namespace) -> dict[str, Any]:
             pool = PoolRunner(workers, work)
             log = Path(tmp) / f"daemon-{workers}.log"
             try:
-                daemon = DaemonRunner(server.url, workers, text, args.hashes, log)
+                daemon = DaemonRunner(server.url, workers, text, args.hashes, log, args.kernel)
             except B.BenchError:
                 pool.close()
                 raise
@@ -354,6 +400,7 @@ def scaling(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "tasks": args.tasks,
         "attempts_per_task": args.hashes,
+        "kernel": name,
         "difficulty": SCALE_DIFFICULTY,
         "seconds": seconds,
         "median_seconds": med,

@@ -30,8 +30,11 @@ FAST = (
 
 
 def fault_env(**extra: str) -> dict[str, str]:
-    """Environment of a daemon under test: reconnects and restarts back off at most 0.5 s."""
-    return cli_env(BLPOPQ_BACKOFF_MAX="0.5", **extra)
+    """Environment of a daemon under test: reconnects and restarts back off at most 0.5 s.
+    The hashlib kernel, because the fault moments are sized by its rate (a SLOW task runs for
+    seconds there, ~0.1 s on the native one); tests/integration/test_kernel_daemon.py covers
+    leases and stops on the native kernel."""
+    return cli_env(BLPOPQ_BACKOFF_MAX="0.5", BLPOPQ_KERNEL="hashlib", **extra)
 
 
 def children(pid: int) -> list[int]:
