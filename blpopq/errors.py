@@ -4,6 +4,7 @@
     ├── ConfigError               bad option or environment value          -> exit 2
     ├── InputError                bad instruction file (every bad line)    -> exit 2
     ├── RedisUnavailable          cannot reach or talk to Redis            -> exit 3
+    │   └── IdInUse               an enqueued id is open already: nothing of its chunk written
     ├── EmbeddedRedisError        no redis-server binary, or it would not start -> exit 3
     ├── RedisRefused              Redis refuses what blpopq needs (NOPERM, wrong password,
     │                             a refused client name, a missing command)  -> exit 5
@@ -37,6 +38,16 @@ class InputError(BlpopqError):
 
 class RedisUnavailable(BlpopqError):
     exit_code = EXIT_REDIS_UNAVAILABLE
+
+
+class IdInUse(RedisUnavailable):
+    """An enqueue chunk named an id that is queued or running already: the chunk wrote
+    nothing. Ids of blpopq's own batches carry 64 random bits, so this means a caller reused
+    an id (or a batch id) on purpose or by accident."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task id {task_id!r} is open already (queued or running): refused")
+        self.task_id = task_id
 
 
 class EmbeddedRedisError(BlpopqError):

@@ -35,8 +35,9 @@ class EnqueueReport:
 
 
 def new_batch_id() -> str:
-    """Sortable by time, unique by its random tail: 20261123T150102-3fa9c1."""
-    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    """Sortable by time, unique by its 64 random bits: 20261123T150102-3fa9c1d20b7e4a55.
+    (A second and 24 bits collided for a caller enqueuing ~1,000 batches a second.)"""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(8)}"
 
 
 def build_tasks(requests: Sequence[Request], batch: str, enqueued_at: float) -> list[Task]:

