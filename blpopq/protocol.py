@@ -144,6 +144,7 @@ class Protocol:
         self.keys = keys
         self._sessions: dict[str, int] = {}
         self._enqueue = _load_script(client, "enqueue.lua")
+        self._session = _load_script(client, "session.lua")
         self._take = _load_script(client, "taking.lua", "take.lua")
         self._claim = _load_script(client, "taking.lua", "claim.lua")
         self._finish = _load_script(client, "settling.lua", "taking.lua", "finish.lua")
@@ -181,7 +182,7 @@ class Protocol:
     def open_session(self, worker: str) -> int:
         """Start a new session for ``worker`` on this connection: takes and claims sent on any
         earlier one are refused from now on. Done lazily by the first take if not before."""
-        session = int(self.client.hincrby(self.keys.sessions, worker, 1))
+        session = int(self._session(keys=[self.keys.sessions], args=[worker]))
         self._sessions[worker] = session
         return session
 

@@ -46,19 +46,26 @@ def classify(exc: redis.RedisError) -> Kind:
     text = str(exc)
     if isinstance(exc, _REFUSED_CLASSES) or _refusal(text):
         return Kind.REFUSED
-    if isinstance(exc, _TRANSIENT_CLASSES) or text.startswith(_TRANSIENT):
+    if isinstance(exc, _TRANSIENT_CLASSES) or _has_code(text, _TRANSIENT):
         return Kind.TRANSIENT
     return Kind.OTHER
+
+
+def _has_code(text: str, codes: tuple[str, ...]) -> bool:
+    """The reply starts with one of ``codes``, or carries it inside a script error, as Redis
+    6.2 reports a command refused within a script: "Error running script ... -OOM ..."."""
+    return text.startswith(codes) or any(f"-{code} " in text for code in codes)
 
 
 def _refusal(text: str) -> bool:
     lowered = text.lower()
     return (
-        text.startswith(_REFUSED)
+        _has_code(text, _REFUSED)
         or "invalid username-password" in lowered
         or "client names cannot" in lowered  # CLIENT SETNAME refused the name
         or "no permissions" in lowered
-        or "unknown command" in lowered  # also Lua's "Unknown Redis command called from script"
+        or "unknown command" in lowered
+        or "unknown redis command" in lowered  # a renamed command, called from a script
         or "unknown subcommand" in lowered
     )
 

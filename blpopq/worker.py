@@ -407,18 +407,28 @@ class Heartbeat:
         with self._client() as client:
             protocol = Protocol(client, self.settings.keys)
             while not self._stopped.wait(self.settings.heartbeat_interval):
-                try:
-                    if not protocol.heartbeat(
-                        self.worker_id, "beat", self.settings.lease, self._gap
-                    ):
-                        log.error("declared dead by the reaper (lease ran out): stopping")
-                        self.declared_dead.set()
-                        return
-                    self._maybe_reap(protocol)
-                except redis.RedisError as exc:
-                    log.debug("heartbeat failed: %s", exc)
-                except Exception:  # noqa: BLE001 - a dead heartbeat would get us declared dead
-                    log.exception("heartbeat or reaper pass failed; beating on")
+                if not self._guarded(self._beat, protocol):
+                    log.error("declared dead by the reaper (lease ran out): stopping")
+                    self.declared_dead.set()
+                    return
+                # Apart from the beat: a beat refused (a full Redis, say) must not stop the
+                # reaper, which may be what frees the room.
+                self._guarded(self._maybe_reap, protocol)
+
+    def _beat(self, protocol: Protocol) -> bool:
+        return protocol.heartbeat(self.worker_id, "beat", self.settings.lease, self._gap)
+
+    @staticmethod
+    def _guarded(step: Callable[[Protocol], bool | None], protocol: Protocol) -> bool:
+        """Run one step of the beat; False only when it says so (declared dead): any failure
+        is logged and passes, since a heartbeat thread that died would get us declared dead."""
+        try:
+            return step(protocol) is not False
+        except redis.RedisError as exc:
+            log.debug("heartbeat step failed: %s", exc)
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.exception("heartbeat or reaper pass failed; beating on")
+        return True
 
     def _maybe_reap(self, protocol: Protocol) -> None:
         s = self.settings

@@ -24,13 +24,21 @@ local K = {inflight = KEYS[2 * n + 1], position = KEYS[2 * n + 2], workers = KEY
            epochs = KEYS[2 * n + 4], sessions = KEYS[2 * n + 5], tasks = KEYS[2 * n + 6]}
 local worker = ARGV[2]
 
--- Nil when this worker may take now, else the reply that says why not. The epoch bump tells
--- the reaper that whatever this worker popped before is now claimed.
+-- Under maxmemory with noeviction Redis refuses a script's first write that may grow memory,
+-- but not the writes after a first one that does not (a removal). So every path here removes
+-- before it adds (LPOP, ZREM), and a pool can still drain a Redis that is over its limit,
+-- while producers (whose first write adds) are refused.
+
+-- Nil when this worker may take now, else the reply that says why not (reads only).
 local function refusal()
   if not redis.call('ZSCORE', K.workers, worker) then return {'dead'} end
   if redis.call('HGET', K.sessions, worker) ~= ARGV[3] then return {'stale'} end
-  redis.call('HINCRBY', K.epochs, worker, 1)
   return nil
+end
+
+-- The epoch bump tells the reaper that whatever this worker popped before is now claimed.
+local function begin_take()
+  redis.call('HINCRBY', K.epochs, worker, 1)
 end
 
 local function kind_of(raw)
@@ -46,11 +54,11 @@ end
 
 -- Number `raw` (just popped from tier `tier`) and record its claim, never over another.
 local function claim_item(tier, raw)
-  local position = redis.call('INCR', K.position)
   local kind, key = kind_of(raw)
-  if kind == 'task' then
-    redis.call('ZREM', KEYS[n + tier], key)
-  else
+  if kind == 'task' then redis.call('ZREM', KEYS[n + tier], key) end
+  begin_take()
+  local position = redis.call('INCR', K.position)
+  if kind ~= 'task' then
     key = '~' .. position
     while redis.call('HEXISTS', K.inflight, key) == 1 do key = key .. '~' end
   end
@@ -65,5 +73,6 @@ local function take_next()
     local raw = redis.call('LPOP', KEYS[tier])
     if raw then return claim_item(tier, raw) end
   end
+  begin_take()
   return {'empty'}
 end

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from blpopq.connection import make_client
@@ -174,3 +175,27 @@ def test_produce_with_a_wrong_password_exits_5(redis_server: RedisServer, tmp_pa
     done = run_cli("blpopq-produce", str(path), "--redis-url", url)
     assert done.returncode == 5, done.stderr
     assert "refuses what blpopq needs" in done.stderr
+
+
+def test_a_pool_drains_a_redis_over_its_memory_limit_while_producers_are_refused(
+    private_redis: PrivateServers, daemons: Daemons, tmp_path: Path
+) -> None:
+    """maxmemory with noeviction, Redis already over it: a daemon started now still joins,
+    renews its leases and drains every queued task (each script removes before it adds),
+    while an enqueue is refused whole."""
+    server = private_redis.start("--maxmemory-policy", "noeviction")
+    namespace = "full"
+    client = make_client(server.url)
+    produced = produce(client, namespace, tmp_path / "a.txt", real_requests(30))
+    used = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory", used - 50_000)
+    with pytest.raises(redis.ResponseError, match="maxmemory"):  # OOM (6.2: inside a script error)
+        produce(client, namespace, tmp_path / "b.txt", real_requests(3))
+    assert client.hlen(Keyspace(namespace).tasks) == len(produced)  # nothing of it written
+    daemon = daemons.start(server.url, namespace, 2)
+    collect(server.url, namespace, len(produced), daemon, client)
+    assert int(client.info("memory")["used_memory"]) > int(
+        client.config_get("maxmemory")["maxmemory"]
+    )
+    assert_lossless(client, namespace, produced)
+    assert restarts(daemon.log) == 0, daemon.log
