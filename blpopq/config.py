@@ -19,7 +19,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from .connection import DEFAULT_URL
 from .errors import ConfigError
-from .instructions import DEFAULT_MAX_DIFFICULTY
+from .instructions import DEFAULT_MAX_DIFFICULTY, DEFAULT_MAX_WORK
 from .kernels import KernelUnavailable, select_kernel
 from .keyspace import Keyspace
 from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
@@ -45,6 +45,8 @@ class Settings:
     grace: float = 30.0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_difficulty: int = DEFAULT_MAX_DIFFICULTY
+    #: Largest expected work of one mine request, count * 2**difficulty attempts (produce).
+    max_work: int = DEFAULT_MAX_WORK
     #: Tasks per atomic enqueue call; larger files are pushed in several calls.
     chunk_size: int = 50_000
     #: Cap of the exponential backoff between reconnect attempts and worker restarts.
@@ -106,6 +108,7 @@ class Settings:
             (self.grace >= 0, "grace must be 0 or more seconds"),
             (self.max_attempts >= 1, "max attempts must be at least 1"),
             (0 <= self.max_difficulty <= MAX_DIFFICULTY, "max difficulty must be in 0..256"),
+            (self.max_work >= 1, "max work must be at least 1 attempt"),
             (self.chunk_size >= 1, "chunk size must be at least 1"),
             (self.backoff_max > 0, "backoff max must be positive"),
             (self.lease > 0, "lease must be positive"),
@@ -135,6 +138,7 @@ ENVIRONMENT = {
     "grace": "BLPOPQ_GRACE",
     "max_attempts": "BLPOPQ_MAX_ATTEMPTS",
     "max_difficulty": "BLPOPQ_MAX_DIFFICULTY",
+    "max_work": "BLPOPQ_MAX_WORK",
     "chunk_size": "BLPOPQ_CHUNK_SIZE",
     "backoff_max": "BLPOPQ_BACKOFF_MAX",
     "lease": "BLPOPQ_LEASE",

@@ -27,6 +27,11 @@ from .pow import MAX_DIFFICULTY, is_valid_prev
 from .tiers import Tier, parse_tier
 
 DEFAULT_MAX_DIFFICULTY = 32
+#: The largest expected work of one mine request, ``count * 2**difficulty`` attempts (a
+#: request exactly at it is allowed): 2**40 is about 3 days of one core at the hashlib
+#: kernel's rate, a few hours at the native one. Count 1000 at difficulty 32 (~4.4e12
+#: attempts, weeks of a core) is refused like any bad line.
+DEFAULT_MAX_WORK = 2**40
 MAX_COUNT = 1000
 MAX_CLIENT_LENGTH = 64
 NONCE_LIMIT = 2**64  # exclusive
@@ -112,27 +117,56 @@ def parse(
     source: str,
     fmt: str = "auto",
     max_difficulty: int = DEFAULT_MAX_DIFFICULTY,
+    max_work: int = DEFAULT_MAX_WORK,
 ) -> list[Request]:
     """Parse ``text`` as ``fmt`` ("text", "jsonl", or "auto": by the ``.jsonl`` suffix)."""
     if fmt == "auto":
         fmt = "jsonl" if source.endswith(".jsonl") else "text"
     if fmt == "text":
-        return parse_text(text, source, max_difficulty)
+        return parse_text(text, source, max_difficulty, max_work)
     if fmt == "jsonl":
-        return parse_jsonl(text, source, max_difficulty)
+        return parse_jsonl(text, source, max_difficulty, max_work)
     raise ValueError(f"unknown instruction format {fmt!r}: expected text, jsonl or auto")
 
 
 def parse_text(
-    text: str, source: str, max_difficulty: int = DEFAULT_MAX_DIFFICULTY
+    text: str,
+    source: str,
+    max_difficulty: int = DEFAULT_MAX_DIFFICULTY,
+    max_work: int = DEFAULT_MAX_WORK,
 ) -> list[Request]:
-    return _parse_lines(text, source, max_difficulty, _text_request)
+    return _parse_lines(text, source, max_difficulty, _text_request, max_work)
 
 
 def parse_jsonl(
-    text: str, source: str, max_difficulty: int = DEFAULT_MAX_DIFFICULTY
+    text: str,
+    source: str,
+    max_difficulty: int = DEFAULT_MAX_DIFFICULTY,
+    max_work: int = DEFAULT_MAX_WORK,
 ) -> list[Request]:
-    return _parse_lines(text, source, max_difficulty, _json_request)
+    return _parse_lines(text, source, max_difficulty, _json_request, max_work)
+
+
+def expected_work(request: Request) -> int:
+    """Attempts a request is expected to cost: ``count * 2**difficulty`` for mine, 1 for verify."""
+    return request.count * 2**request.difficulty if request.op == "mine" else 1
+
+
+def _spell(n: int) -> str:
+    """2**40 rather than 1099511627776: limits are usually powers of two."""
+    return f"2**{n.bit_length() - 1}" if n & (n - 1) == 0 else str(n)
+
+
+def _check_work(request: Request, max_work: int) -> None:
+    work = expected_work(request)
+    if work > max_work:
+        raise _BadLine(
+            [
+                f"expected work count * 2**difficulty = {request.count} * 2**{request.difficulty}"
+                f" = {work:.3g} attempts is above --max-work {_spell(max_work)}"
+                " (BLPOPQ_MAX_WORK)"
+            ]
+        )
 
 
 def decode_source(data: bytes, source: str) -> str:
@@ -164,9 +198,12 @@ def _parse_lines(
     source: str,
     max_difficulty: int,
     parse_line: Callable[[str, str, int, int], Request | None],
+    max_work: int = DEFAULT_MAX_WORK,
 ) -> list[Request]:
     if isinstance(max_difficulty, bool) or not 0 <= max_difficulty <= MAX_DIFFICULTY:
         raise ValueError(f"max_difficulty must be between 0 and {MAX_DIFFICULTY}")
+    if isinstance(max_work, bool) or max_work < 1:
+        raise ValueError("max_work must be at least 1")
     text = text.removeprefix("\ufeff")
     requests: list[Request] = []
     errors: list[LineError] = []
@@ -176,6 +213,8 @@ def _parse_lines(
         line = raw.rstrip("\r")
         try:
             request = parse_line(line, source, number, max_difficulty)
+            if request is not None:
+                _check_work(request, max_work)
         except _BadLine as bad:
             shown = _truncate(line)
             errors.extend(LineError(source, number, msg, shown) for msg in bad.messages)

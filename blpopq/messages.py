@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .instructions import Request
+from .pow import Block, Progress, check_blocks
 from .tiers import Tier
 
 SCHEMA_VERSION = 1
@@ -31,6 +32,9 @@ class Task(Request):
     id: str
     batch: str
     enqueued_at: float
+    #: Set on a mine task put back by a stopping worker: the blocks it finished, so the next
+    #: run goes on from there (every hash computed for it, across runs, is in ``attempts``).
+    progress: Progress | None = None
 
     def to_json(self) -> str:
         # Spelled out rather than dataclasses.asdict(): producing 100,000 tasks spent most
@@ -50,6 +54,8 @@ class Task(Request):
             "line": self.line,
             "enqueued_at": self.enqueued_at,
         }
+        if self.progress is not None:
+            body["progress"] = progress_body(self.progress)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -123,7 +129,56 @@ def _task_from_fields(body: dict[str, Any]) -> Task:
         source=_require(body, "source", str),
         line=_require(body, "line", int),
         enqueued_at=float(_require(body, "enqueued_at", (int, float))),
+        progress=_progress(body, prev, difficulty, count) if op == "mine" else None,
     )
+
+
+def progress_body(progress: Progress) -> dict[str, Any]:
+    """The ``progress`` field of a task's JSON."""
+    return {
+        "blocks": [{"nonce": b.nonce, "hash": b.hash} for b in progress.blocks],
+        "attempts": progress.attempts,
+        "next_nonce": progress.next_nonce,
+    }
+
+
+def with_progress(raw: bytes | str, progress: Progress) -> str:
+    """``raw`` (a task that decoded) with its ``progress`` field set, every other field kept
+    as it was (``history`` among them: a stop must not reset the count of deaths)."""
+    body = json.loads(raw)
+    body["progress"] = progress_body(progress)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _progress(body: dict[str, Any], prev: str, difficulty: int, count: int) -> Progress | None:
+    """The task's progress, checked: well-formed, and its blocks a valid chain (one hash each),
+    so a result never carries a block nobody verified."""
+    value = body.get("progress")
+    if value is None:
+        return None
+    try:
+        blocks = tuple(Block(_natural(b["nonce"]), _text(b["hash"])) for b in value["blocks"])
+        attempts, next_nonce = _natural(value["attempts"]), _natural(value["next_nonce"])
+    except (KeyError, TypeError, ValueError):
+        raise DecodeError("field 'progress' is not {blocks, attempts, next_nonce}") from None
+    if len(blocks) >= count:
+        raise DecodeError(f"field 'progress' has {len(blocks)} blocks of {count}")
+    problem = check_blocks(prev, difficulty, blocks)
+    if problem is not None:
+        raise DecodeError(f"field 'progress': {problem}")
+    return Progress(blocks, attempts, next_nonce)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not text")
+    return value
+
+
+def _natural(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a whole number >= 0")
+    return value
 
 
 #: The result keys users' scripts depend on, in the order they are written. Add, never rename.

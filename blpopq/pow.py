@@ -14,7 +14,7 @@ The module is pure: no I/O, no logging, no module-level mutable state.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,17 +56,32 @@ class MineOutcome:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far a mine run got: the blocks it finished, every hash it computed (``attempts``),
+    and the next nonce of the block it was on (all below it were hashed and rejected). A run
+    resumed from it finds exactly what an uninterrupted run would."""
+
+    blocks: tuple[Block, ...] = ()
+    attempts: int = 0
+    next_nonce: int = 0
+
+
 class Cancelled(Exception):
-    """Raised by :func:`mine` when ``should_stop()`` returned True."""
+    """Raised by :func:`mine` when ``should_stop()`` returned True, with the progress made."""
 
-    def __init__(self, attempts: int) -> None:
-        super().__init__(f"mining cancelled after {attempts} attempts")
-        self.attempts = attempts
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(f"mining cancelled after {progress.attempts} attempts")
+        self.progress = progress
 
-    def __reduce__(self) -> tuple[type[Cancelled], tuple[int]]:
-        # The default reduce would rebuild from the message string, turning
-        # .attempts into text when the exception crosses a process boundary.
-        return Cancelled, (self.attempts,)
+    @property
+    def attempts(self) -> int:
+        return self.progress.attempts
+
+    def __reduce__(self) -> tuple[type[Cancelled], tuple[Progress]]:
+        # The default reduce would rebuild from the message string, losing the progress
+        # when the exception crosses a process boundary.
+        return Cancelled, (self.progress,)
 
 
 def is_valid_prev(prev: str) -> bool:
@@ -192,14 +207,16 @@ def mine(
     should_stop: Callable[[], bool] | None = None,
     chunk: int = 65536,
     search: SearchFn = search,
+    resume: Progress | None = None,
 ) -> MineOutcome:
     """Mine ``count`` chained blocks, each with the smallest qualifying nonce.
 
     Block ``i + 1`` is mined from block ``i``'s hash, each by ``search`` (a kernel of
     blpopq.kernels; this module's hashlib search by default).  ``should_stop`` is polled
     before every chunk of ``chunk`` nonces; when it returns True, :class:`Cancelled`
-    is raised carrying the number of hashes computed so far.  A block that tries
-    nonces ``0 .. max_attempts - 1`` without success ends the run with status
+    is raised carrying the :class:`Progress` so far, from which ``resume`` goes on (its
+    blocks are taken as they are: check them first, see :func:`check_blocks`).  A block that
+    tries nonces ``0 .. max_attempts - 1`` without success ends the run with status
     ``"exhausted"`` and only the blocks finished before it.
     """
     current = _normalise_prev(prev)
@@ -207,15 +224,20 @@ def mine(
     for name, value in (("count", count), ("max_attempts", max_attempts), ("chunk", chunk)):
         if isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be >= 1, got {value!r}")
-    blocks: list[Block] = []
-    attempts = 0
-    for _ in range(count):
-        kernel = (search, chunk)
-        found = _mine_block(current, difficulty, max_attempts, should_stop, kernel, attempts)
+    resume = resume or Progress()
+    if len(resume.blocks) > count:
+        raise ValueError("resumed progress has more blocks than the request")
+    blocks = list(resume.blocks)
+    attempts, first = resume.attempts, resume.next_nonce
+    current = blocks[-1].hash if blocks else current
+    for _ in range(count - len(blocks)):
+        so_far = Progress(tuple(blocks), attempts, first)
+        found = _mine_block(current, difficulty, max_attempts, should_stop, (search, chunk), so_far)
         if found is None:
-            return MineOutcome("exhausted", tuple(blocks), attempts + max_attempts)
+            return MineOutcome("exhausted", tuple(blocks), attempts + max_attempts - first)
         nonce, digest = found
-        attempts += nonce + 1
+        attempts += nonce + 1 - first
+        first = 0
         current = digest.hex()
         blocks.append(Block(nonce, current))
     return MineOutcome("ok", tuple(blocks), attempts)
@@ -227,16 +249,32 @@ def _mine_block(
     max_attempts: int,
     should_stop: Callable[[], bool] | None,
     kernel: tuple[SearchFn, int],
-    attempts_before: int,
+    so_far: Progress,
 ) -> tuple[int, bytes] | None:
+    """The block after ``so_far.blocks``, searched from ``so_far.next_nonce``."""
     search, chunk = kernel
-    for start in range(0, max_attempts, chunk):
+    first = so_far.next_nonce
+    for start in range(first, max_attempts, chunk):
         if should_stop is not None and should_stop():
-            # Nonces 0 .. start-1 of this block were all hashed and rejected.
-            raise Cancelled(attempts_before + start)
+            # Nonces first .. start-1 of this block were hashed (and rejected) in this run.
+            attempts = so_far.attempts + start - first
+            raise Cancelled(Progress(so_far.blocks, attempts, start))
         found = search(prev, difficulty, start, min(start + chunk, max_attempts))
         if found is not None:
             return found
+    return None
+
+
+def check_blocks(prev: str, difficulty: int, blocks: Sequence[Block]) -> str | None:
+    """Why ``blocks`` are not a valid chain from ``prev`` at ``difficulty``, or None: one hash
+    per block, so progress read back from Redis is checked before it is trusted. (Whether
+    each nonce is the *smallest* is not checked: that would redo the work.)"""
+    current = _normalise_prev(prev)
+    for i, block in enumerate(blocks):
+        digest = pow_hash(current, block.nonce)
+        if digest.hex() != block.hash or not meets_difficulty(digest, difficulty):
+            return f"block {i} (nonce {block.nonce}) does not chain from its prev at difficulty"
+        current = block.hash
     return None
 
 

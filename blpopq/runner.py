@@ -77,6 +77,7 @@ def _outcome(
         should_stop=should_stop,
         chunk=kernel.chunk,
         search=kernel.search,
+        resume=task.progress,
     )
     blocks = tuple({"nonce": b.nonce, "hash": b.hash} for b in mined.blocks)
     return {"status": mined.status, "blocks": blocks, "attempts": mined.attempts}

@@ -25,7 +25,7 @@ from .config import Settings
 from .connection import make_client
 from .errors import EXIT_REDIS_REFUSED, RedisRefused
 from .kernels import select_kernel
-from .messages import DeadLetter, DecodeError, Task, peek_identity
+from .messages import DeadLetter, DecodeError, Task, peek_identity, with_progress
 from .metrics import NO_METRICS, Metrics, worker_metrics
 from .pow import Cancelled
 from .protocol import DeclaredDead, Protocol, StaleSession, Taken, TakenKind, safe_text
@@ -267,14 +267,17 @@ class Worker:
                     should_stop=self._abort_running_task,
                     kernel=self.kernel,
                 )
-        except Cancelled:
+        except Cancelled as stopped:
+            done = len(stopped.progress.blocks)
             log.info(
-                "stopping: task %s goes back to the head of %s",
+                "stopping: task %s goes back to the head of %s (%d of %d blocks kept)",
                 task.id,
                 taken.tier.value,
+                done,
+                task.count,
                 extra=_fields(task),
             )
-            return _Outcome("requeue", taken, task.id, taken.raw)
+            return _Outcome("requeue", taken, task.id, with_progress(taken.raw, stopped.progress))
         self.metrics.finished(result)
         log.debug(
             "task %s %s at position %d",

@@ -371,7 +371,11 @@ def test_second_sigterm_puts_the_running_task_back_at_the_head_at_once(
 
     assert code == 0, daemon.log
     assert client.llen(keys.results) == 0
-    assert client.lrange(keys.tier(Tier.ALTO), 0, -1) == queued, "not back at the head"
+    back = [json.loads(raw) for raw in client.lrange(keys.tier(Tier.ALTO), 0, -1)]
+    assert [t["id"] for t in back] == [json.loads(raw)["id"] for raw in queued], "not at the head"
+    # The stopped task keeps what it did: the nonces it already rejected are not redone.
+    assert back[0]["progress"]["next_nonce"] == back[0]["progress"]["attempts"]
+    assert {k: v for k, v in back[0].items() if k != "progress"} == json.loads(queued[0])
     assert client.hlen(keys.inflight) == 0
     assert client.llen(keys.dead) == 0
 

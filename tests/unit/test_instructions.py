@@ -136,10 +136,23 @@ def test_difficulty_bounds_and_max_parameter() -> None:
     assert errors_of(f"vip a verify {H} 1 41", max_difficulty=40) == [
         (1, "difficulty 41 is above the maximum 40")
     ]
-    assert parse_text(f"vip a mine {H} 256", "f", max_difficulty=256)[0].difficulty == 256
+    mine_256 = parse_text(f"vip a mine {H} 256", "f", max_difficulty=256, max_work=2**256)
+    assert mine_256[0].difficulty == 256
     assert errors_of(f"vip a mine {H} 1", max_difficulty=0) == [
         (1, "difficulty 1 is above the maximum 0")
     ]
+
+
+def test_expected_work_above_max_work_is_a_bad_line() -> None:
+    """count * 2**difficulty attempts: count 1000 at difficulty 32 is weeks of one core."""
+    assert parse_text(f"vip a mine {H} 30 1000", "f")[0].count == 1000  # ~2**40, below it
+    at_limit = parse_text(f"vip a mine {H} 20 4", "f", max_work=4 * 2**20)
+    assert at_limit[0].count == 4  # exactly at the limit is allowed
+    [(line, message)] = errors_of(f"vip a mine {H} 30 1\nvip b mine {H} 32 1000")
+    assert line == 2 and "above --max-work 2**40 (BLPOPQ_MAX_WORK)" in message
+    assert "1000 * 2**32" in message
+    assert errors_of(f"vip a mine {H} 20 5", max_work=4 * 2**20)[0][0] == 1
+    assert parse_text(f"vip a verify {H} 1 32", "f", max_work=1)[0].op == "verify"
 
 
 @pytest.mark.parametrize("bad", [-1, 257])
@@ -315,13 +328,13 @@ def test_jsonl_happy_path() -> None:
             obj(),
             "",
             obj(tier="COMÚN", client="José", op="verify", prev=H_UPPER, nonce=2**64 - 1),
-            obj(tier="alto", count=1000, difficulty=32),
+            obj(tier="alto", count=1000, difficulty=30),
         ]
     )
     assert parse_jsonl(text + "\r\n", "in.jsonl") == [
         Request(Tier.VIP, "ana", "mine", H, 5, 1, None, "in.jsonl", 1),
         Request(Tier.COMUN, "José", "verify", H, 5, 1, 2**64 - 1, "in.jsonl", 3),
-        Request(Tier.ALTO, "ana", "mine", H, 32, 1000, None, "in.jsonl", 4),
+        Request(Tier.ALTO, "ana", "mine", H, 30, 1000, None, "in.jsonl", 4),
     ]
 
 
@@ -425,7 +438,9 @@ def test_jsonl_huge_integer() -> None:
 
 
 def test_jsonl_max_difficulty_parameter() -> None:
-    assert parse_jsonl(obj(difficulty=50), "f", max_difficulty=50)[0].difficulty == 50
+    assert (
+        parse_jsonl(obj(difficulty=50), "f", max_difficulty=50, max_work=2**50)[0].difficulty == 50
+    )
 
 
 # --------------------------------------------------------------------------- parse()

@@ -82,3 +82,31 @@ def test_dead_letter_round_trips_and_identity_is_best_effort() -> None:
     assert peek_identity('{"id": "x", "batch": "y"}') == ("x", "y")
     assert peek_identity('{"id": 5}') == (None, None)
     assert peek_identity("garbage") == (None, None)
+
+
+def test_progress_travels_with_a_task_and_is_checked() -> None:
+    """A stopped mine task carries the blocks it finished; foreign or damaged progress is a
+    reason for a dead letter, never a wrong result."""
+    from blpopq.messages import with_progress
+    from blpopq.pow import Block, Progress, mine
+
+    prev = "cd" * 32
+    blocks = mine(prev, 4, count=2).blocks
+    raw = json.dumps({**_task_body(prev, count=3), "history": [{"event": "worker died"}]})
+    again = with_progress(raw, Progress(blocks, 77, 5))
+    task = Task.from_json(again)
+    assert task.progress == Progress(blocks, 77, 5)
+    assert json.loads(again)["history"] == [{"event": "worker died"}]  # kept as it was
+    wrong = Progress((Block(blocks[0].nonce + 1, blocks[0].hash),), 1, 0)
+    with pytest.raises(DecodeError, match="progress"):
+        Task.from_json(with_progress(raw, wrong))
+    with pytest.raises(DecodeError, match="progress"):
+        Task.from_json(json.dumps({**_task_body(prev, count=3), "progress": {"blocks": 1}}))
+
+
+def _task_body(prev: str, count: int) -> dict[str, object]:
+    return {
+        "v": 1, "id": "b.1", "batch": "b", "tier": "vip", "client": "c", "op": "mine",
+        "prev": prev, "difficulty": 4, "count": count, "nonce": None, "source": "f",
+        "line": 1, "enqueued_at": 1.0,
+    }  # fmt: skip

@@ -291,9 +291,10 @@ def test_mine_not_cancelled_when_should_stop_false() -> None:
 
 
 def test_cancelled_survives_pickle() -> None:
-    copy = pickle.loads(pickle.dumps(Cancelled(42)))
+    progress = pow.Progress((Block(3, "ab" * 32),), 42, 7)
+    copy = pickle.loads(pickle.dumps(Cancelled(progress)))
     assert isinstance(copy, Cancelled)
-    assert copy.attempts == 42
+    assert copy.attempts == 42 and copy.progress == progress
 
 
 @pytest.mark.parametrize(
@@ -349,3 +350,22 @@ def test_vectors_match_sha256sum(prev: str, nonce: int) -> None:
     expected = output.split()[0]
     assert verify(prev, nonce, 0)[1] == expected
     assert pow.pow_hash(prev, nonce).hex() == expected
+
+
+def test_a_cancelled_mine_resumes_to_exactly_the_uninterrupted_answer() -> None:
+    """A stop keeps the finished blocks and the nonces already rejected: resuming finds the
+    same blocks and counts the same attempts as a run that was never stopped."""
+    prev = "ab" * 32
+    whole = pow.mine(prev, 10, count=3, chunk=64)
+    calls = iter(range(10**6))
+    stop_after = 20
+    with pytest.raises(pow.Cancelled) as first:
+        pow.mine(prev, 10, count=3, chunk=64, should_stop=lambda: next(calls) >= stop_after)
+    progress = first.value.progress
+    # Every hash so far: each finished block's nonces 0..n, then those below next_nonce.
+    assert progress.attempts == sum(b.nonce + 1 for b in progress.blocks) + progress.next_nonce
+    assert len(progress.blocks) < 3 and progress.attempts > 0
+    resumed = pow.mine(prev, 10, count=3, chunk=64, resume=progress)
+    assert resumed == whole
+    assert pow.check_blocks(prev, 10, whole.blocks) is None
+    assert pow.check_blocks(prev, 11, whole.blocks) is not None  # not at that difficulty
