@@ -22,6 +22,7 @@ EXIT_BAD_INPUT = 2
 EXIT_REDIS_UNAVAILABLE = 3
 EXIT_TIMEOUT = 4
 EXIT_REDIS_REFUSED = 5  # permanent: restarting cannot help until an operator changes Redis
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as shells report it: 128 + 2
 
 
 class BlpopqError(Exception):

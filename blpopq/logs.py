@@ -1,7 +1,7 @@
 """Log output for the commands: human lines by default, one JSON object per line for shippers.
 
-Only cli.py calls ``configure``; library code just logs, with stable fields passed through
-``extra`` (``task_id``, ``tier``, ``client``, ``worker``) so both formats can show them.
+Only the cli package calls ``configure``; library code just logs, with stable fields passed
+through ``extra`` (``task_id``, ``tier``, ``client``, ``worker``) so both formats can show them.
 """
 
 from __future__ import annotations

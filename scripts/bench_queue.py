@@ -165,7 +165,7 @@ def throughput(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def produce_blpopq(url: str, path: Path) -> dict[str, float]:
-    from blpopq.cli import read_requests
+    from blpopq.cli.common import read_requests
     from blpopq.producer import enqueue
 
     client = B.connect(url)

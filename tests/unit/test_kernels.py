@@ -20,7 +20,9 @@ from functools import cache
 import pytest
 
 from blpopq import kernels, pow
-from blpopq.cli import build_parser, cmd_config, settings_from
+from blpopq.cli import build_parser
+from blpopq.cli.config import cmd_config
+from blpopq.cli.parser import settings_from
 from blpopq.config import build_settings
 from blpopq.errors import ConfigError
 from blpopq.kernels import Kernel, KernelUnavailable

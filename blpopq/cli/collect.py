@@ -1,0 +1,70 @@
+"""blpopq collect (blpopq-collect): print the attention order, once, when N arrived, or as
+results arrive (--follow); --drain removes what was printed."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from typing import TextIO
+
+from ..collector import Outcomes, attention_order, render, wait_for, wait_until
+from ..config import Settings
+from ..errors import EXIT_OK, ConfigError
+from ..protocol import Protocol
+from .common import connect
+from .parser import Subparsers, common_options, output_options
+
+
+def register(commands: Subparsers) -> None:
+    collect = commands.add_parser("collect", help="print the attention order")
+    collect.add_argument("--batch", help="only this batch")
+    collect.add_argument("--follow", action="store_true", help="keep printing new results")
+    collect.add_argument("--expect", type=int, help="wait until N results (and dead letters)")
+    collect.add_argument("--timeout", type=float, help="with --expect: give up after S seconds")
+    collect.add_argument(
+        "--drain",
+        action="store_true",
+        help="remove the results from Redis once printed (not with --batch)",
+    )
+    output_options(collect)
+    common_options(collect)
+    collect.set_defaults(handler=cmd_collect)
+
+
+def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.drain and args.batch is not None:
+        # Results leave from the head of one list: taking one batch's would mean removing
+        # others' from the middle (reordering), or dropping them unprinted.
+        raise ConfigError("--drain takes every batch's results away: it cannot be given --batch")
+    protocol = connect(settings)
+    outcomes = Outcomes(batch=args.batch)
+    if args.follow:
+        return _follow(protocol, outcomes, args.output_format, out, args.drain)
+    if args.expect is not None:
+        wait_for(protocol, outcomes, args.expect, args.timeout)
+    else:
+        outcomes.refresh(protocol)
+    out.write(render(attention_order(outcomes.results), args.output_format))
+    if args.drain:
+        out.flush()  # printed first, removed after: a failed write leaves them in Redis
+        outcomes.discard_read(protocol)
+    return EXIT_OK
+
+
+def _follow(
+    protocol: Protocol, outcomes: Outcomes, fmt: str, out: TextIO, drain: bool = False
+) -> int:
+    """Print results as they arrive (each arrival in attention order), until interrupted;
+    with ``drain``, remove each arrival from Redis once it is printed."""
+    header = fmt != "jsonl"
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            wait_until(protocol, outcomes, lambda o: bool(o.results), None, tolerate_missed=True)
+            out.write(render(attention_order(outcomes.results), fmt, header=header))
+            out.flush()
+            if drain:
+                outcomes.discard_read(protocol)
+            header = False
+            outcomes.results.clear()  # printed: keep memory flat while following
+            outcomes.dead.clear()
+    return EXIT_OK

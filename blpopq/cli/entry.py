@@ -1,0 +1,73 @@
+"""``main`` and the console scripts, and the one place where an exception becomes an exit
+status and a line on stderr (the codes themselves live beside the exceptions, errors.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import redis
+
+from .. import logs
+from ..errors import EXIT_INTERRUPTED, BlpopqError
+from ..redis_errors import as_blpopq_error
+from . import collect, config, dead, produce, run, status
+from .parser import Handler, Register, settings_from
+from .parser import build_parser as _build_parser
+
+#: Every command group, in the order ``blpopq --help`` lists them. A new group is one module
+#: with a ``register`` and one name here.
+GROUPS: tuple[Register, ...] = (
+    produce.register,
+    run.register,
+    collect.register,
+    status.register,
+    dead.register,
+    config.register,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return _build_parser(GROUPS)
+
+
+def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level, args.log_format)
+    try:
+        settings = settings_from(args, dict(os.environ if environ is None else environ))
+        handler: Handler = args.handler
+        return handler(args, settings, sys.stdout)
+    except BlpopqError as exc:
+        return _fail(args.command, exc)
+    except redis.RedisError as exc:
+        return _fail(args.command, as_blpopq_error(exc, "Redis failed"))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _fail(command: str, error: BlpopqError) -> int:
+    sys.stderr.write(f"blpopq {command}: error: {error}\n")
+    return error.exit_code
+
+
+def _alias(command: str) -> int:
+    return main([command, *sys.argv[1:]])
+
+
+def produce_main() -> int:
+    return _alias("produce")
+
+
+def daemon_main() -> int:
+    return _alias("daemon")
+
+
+def collect_main() -> int:
+    return _alias("collect")
+
+
+def status_main() -> int:
+    return _alias("status")

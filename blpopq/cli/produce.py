@@ -1,0 +1,26 @@
+"""blpopq produce (blpopq-produce): validate a whole instruction file, then enqueue it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from ..config import Settings
+from ..errors import EXIT_OK
+from ..producer import enqueue
+from .common import connect, read_requests
+from .parser import Subparsers, common_options, input_options
+
+
+def register(commands: Subparsers) -> None:
+    produce = commands.add_parser("produce", help="validate a file and enqueue its requests")
+    input_options(produce, "--format")
+    common_options(produce)
+    produce.set_defaults(handler=cmd_produce)
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    requests = read_requests(args.file, args.input_format, settings.max_difficulty)
+    report = enqueue(connect(settings), requests, settings.chunk_size)
+    out.write(report.summary() + "\n")
+    return EXIT_OK

@@ -1,0 +1,86 @@
+"""blpopq daemon (blpopq-daemon) and blpopq run: the worker pool, served for good or for one
+file. The processes themselves are supervisor.py's and pool.py's; this module only parses,
+checks and reports."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from typing import TextIO
+
+from ..collector import Outcomes, attention_order, render, summary, wait_for
+from ..config import Settings
+from ..connection import mask_url
+from ..errors import EXIT_OK, EXIT_TASK_FAILED, ConfigError
+from ..messages import FAILED_STATUSES
+from ..pool import daemon_process, redis_for_run
+from ..producer import enqueue
+from ..protocol import Protocol
+from ..supervisor import Supervisor
+from .common import connect, read_requests
+from .parser import Subparsers, common_options, input_options, output_options, worker_options
+
+log = logging.getLogger("blpopq")
+
+
+def register(commands: Subparsers) -> None:
+    daemon = commands.add_parser("daemon", help="run the worker pool until SIGTERM/SIGINT")
+    worker_options(daemon)
+    common_options(daemon)
+    daemon.set_defaults(handler=cmd_daemon)
+
+    run = commands.add_parser("run", help="produce, work and collect one file, then exit")
+    input_options(run)
+    worker_options(run)
+    output_options(run)
+    run.add_argument("--timeout", type=float, help="give up waiting after S seconds")
+    common_options(run)
+    run.set_defaults(handler=cmd_run)
+
+
+def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    protocol = connect(settings)  # fail fast, with a clear message, if Redis is unreachable
+    check_eviction(protocol, args.allow_eviction)
+    protocol.client.close()
+    log.info(
+        "blpopq daemon: %d workers on %s namespace %s",
+        settings.worker_count,
+        mask_url(settings.url),
+        settings.namespace,
+    )
+    return Supervisor(settings).run()
+
+
+def check_eviction(protocol: Protocol, allowed: bool) -> None:
+    """An allkeys-* policy lets Redis delete task lists, claims or results when memory runs
+    short, silently breaking every guarantee; volatile-* policies only touch keys with a TTL,
+    and blpopq's task keys have none."""
+    policy = protocol.eviction_policy()
+    if policy is None or not policy.startswith("allkeys"):
+        return
+    message = f"Redis maxmemory-policy is {policy}: it may silently evict queued tasks"
+    if not allowed:
+        raise ConfigError(message + " (use noeviction, or --allow-eviction to start anyway)")
+    log.warning("%s; starting anyway (--allow-eviction)", message)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    requests = read_requests(args.file, args.input_format, settings.max_difficulty)
+    with redis_for_run(settings) as url:
+        settings = replace(settings, redis_url=url)
+        protocol = connect(settings)
+        outcomes = Outcomes.from_now(protocol)
+        report = enqueue(protocol, requests, settings.chunk_size)
+        log.info("%s", report.summary())
+        outcomes.batch = report.batch
+        with daemon_process(settings):
+            wait_for(protocol, outcomes, len(report.ids), args.timeout)
+        protocol.client.close()
+    out.write(render(attention_order(outcomes.results), args.output_format))
+    sys.stderr.write(summary(outcomes.results, outcomes.dead) + "\n")
+    for letter in outcomes.dead:
+        sys.stderr.write(f"dead letter {letter.id} ({letter.tier}): {letter.reason}\n")
+    failed = outcomes.dead or any(r.status in FAILED_STATUSES for r in outcomes.results)
+    return EXIT_TASK_FAILED if failed else EXIT_OK
