@@ -9,7 +9,7 @@ from typing import Any
 from ..config import Settings
 from ..connection import check_reachable, make_client
 from ..errors import InputError
-from ..instructions import InstructionError, Request, decode_source, parse
+from ..instructions import DEFAULT_MAX_WORK, InstructionError, Request, decode_source, parse
 from ..protocol import Protocol
 
 
@@ -19,7 +19,9 @@ def connect(settings: Settings) -> Protocol:
     return Protocol(client, settings.keys)
 
 
-def read_requests(path: str, fmt: str, max_difficulty: int, stdin: Any = None) -> list[Request]:
+def read_requests(
+    path: str, fmt: str, max_difficulty: int, stdin: Any = None, max_work: int = DEFAULT_MAX_WORK
+) -> list[Request]:
     """Parse and validate the whole file; InputError carries every bad line."""
     source = "<stdin>" if path == "-" else path
     try:
@@ -27,6 +29,6 @@ def read_requests(path: str, fmt: str, max_difficulty: int, stdin: Any = None) -
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        return parse(decode_source(data, source), source, fmt, max_difficulty)
+        return parse(decode_source(data, source), source, fmt, max_difficulty, max_work)
     except InstructionError as exc:
         raise InputError(str(exc)) from None

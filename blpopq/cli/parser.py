@@ -79,6 +79,11 @@ def input_options(parser: argparse.ArgumentParser, *flags: str) -> None:
 
 def enqueue_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-difficulty", type=int, help="largest difficulty accepted (32)")
+    parser.add_argument(
+        "--max-work",
+        type=int,
+        help="largest expected work of a mine request, count * 2**difficulty attempts (2**40)",
+    )
     parser.add_argument("--chunk-size", type=int, help="tasks per atomic enqueue (50000)")
 
 
@@ -140,7 +145,7 @@ def output_options(parser: argparse.ArgumentParser) -> None:
 _SETTING_FLAGS = (
     "redis_url", "namespace", "workers", "grace", "block_timeout", "max_attempts",
     "max_difficulty", "chunk_size", "lease", "orphan_grace", "reaper_period", "max_deaths",
-    "keep_results", "metrics_port", "kernel",
+    "keep_results", "metrics_port", "kernel", "max_work",
 )  # fmt: skip
 
 

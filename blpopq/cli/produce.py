@@ -20,7 +20,9 @@ def register(commands: Subparsers) -> None:
 
 
 def cmd_produce(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    requests = read_requests(args.file, args.input_format, settings.max_difficulty)
+    requests = read_requests(
+        args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
+    )
     report = enqueue(connect(settings), requests, settings.chunk_size)
     out.write(report.summary() + "\n")
     return EXIT_OK

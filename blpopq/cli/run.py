@@ -67,7 +67,9 @@ def check_eviction(protocol: Protocol, allowed: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    requests = read_requests(args.file, args.input_format, settings.max_difficulty)
+    requests = read_requests(
+        args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
+    )
     with redis_for_run(settings) as url:
         settings = replace(settings, redis_url=url)
         protocol = connect(settings)

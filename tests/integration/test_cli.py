@@ -585,3 +585,19 @@ def test_collect_follow_prints_results_as_they_arrive(
     finally:
         if follower.poll() is None:
             follower.kill()
+
+
+def test_produce_refuses_a_request_above_max_work_and_enqueues_nothing(
+    redis_server: RedisServer, namespace: str, client: redis.Redis, tmp_path: Path
+) -> None:
+    """count 1000 at difficulty 32 is weeks of a core: a bad line (exit 2, FILE:LINE naming
+    the setting), nothing enqueued; --max-work raises the bound."""
+    path = tmp_path / "huge.txt"
+    path.write_text(f"vip a mine {prev_hash(1)} 1\nalto b mine {prev_hash(2)} 32 1000\n")
+    target = ["--redis-url", redis_server.url, "--namespace", namespace]
+    refused = run_cli("blpopq-produce", str(path), *target)
+    assert refused.returncode == 2
+    assert f"{path}:2: " in refused.stderr and "--max-work 2**40" in refused.stderr
+    assert client.llen(Keyspace(namespace).tier(Tier.VIP)) == 0
+    raised = run_cli("blpopq-produce", str(path), "--max-work", str(2**42), *target)
+    assert raised.returncode == 0, raised.stderr

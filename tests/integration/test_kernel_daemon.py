@@ -49,6 +49,7 @@ def produce_endless(server: RedisServer, namespace: str, tmp_path: Path) -> None
     path = tmp_path / "long.txt"
     path.write_text(f"vip ana mine {PREV} {NEVER}\n", encoding="utf-8")
     target = ["--redis-url", server.url, "--namespace", namespace, "--max-difficulty", "64"]
+    target += ["--max-work", str(2**64)]
     done = run_cli("blpopq-produce", str(path), *target)
     assert done.returncode == 0, done.stderr
 
@@ -90,6 +91,8 @@ def test_sigterm_during_a_long_native_search_puts_the_task_back_within_grace(
         daemon.signal(signal.SIGTERM)
         assert daemon.process.wait(30) == 0, daemon.log
     assert client.llen(keys.results) == 0
-    assert client.lrange(keys.tier(Tier.VIP), 0, -1) == [queued]
+    [back] = [json.loads(raw) for raw in client.lrange(keys.tier(Tier.VIP), 0, -1)]
+    progress = back.pop("progress")  # what the search did is kept: resumed, not redone
+    assert back == json.loads(queued) and progress["next_nonce"] == progress["attempts"] > 0
     assert client.hlen(keys.inflight) == 0
     assert "goes back to the head of vip" in daemon.log

@@ -333,7 +333,7 @@ def test_environment_file_names_only_settings_the_daemon_reads() -> None:
 
 
 #: Settings only produce (or the tests) use: the daemon's file does not list them.
-_NOT_FOR_THE_DAEMON = {"max_difficulty", "chunk_size", "test_hooks"}
+_NOT_FOR_THE_DAEMON = {"max_difficulty", "max_work", "chunk_size", "test_hooks"}
 
 
 @pytest.mark.parametrize(
