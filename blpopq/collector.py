@@ -68,6 +68,7 @@ class Outcomes:
     missed: int = 0
     #: Index (``results:written``) of the next result to read; None: start at the list's head.
     _results_read: int | None = None
+    #: Number (``seq``) of the last dead letter read (letters are numbered as written).
     _dead_read: int = 0
 
     @classmethod
@@ -78,7 +79,7 @@ class Outcomes:
         head, _ = protocol.read_results(None, 0)
         outcomes = cls(batch=batch)
         outcomes._results_read = head + protocol.length(protocol.keys.results)
-        outcomes._dead_read = protocol.length(protocol.keys.dead)
+        outcomes._dead_read, _ = protocol.read_dead(2**62)  # the count, no letters
         return outcomes
 
     def all(self) -> list[Result | DeadLetter]:
@@ -101,11 +102,13 @@ class Outcomes:
             self._results_read = start + len(page)
             if len(page) < PAGE:
                 break
-        for raw in protocol.read_list(protocol.keys.dead, self._dead_read):
-            self._dead_read += 1
+        written, letters = protocol.read_dead(self._dead_read)
+        for raw in letters:
             letter = _decode(DeadLetter.from_json, raw)
-            if letter is not None and self.batch in (None, letter.batch):
+            fresh_letter = letter is not None and (letter.seq or written) > self._dead_read
+            if fresh_letter and self.batch in (None, letter.batch):
                 self.dead.append(letter)
+        self._dead_read = written
         self.results.extend(fresh)
         return fresh
 

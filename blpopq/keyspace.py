@@ -54,6 +54,11 @@ class Keyspace:
         return self._key("dead")
 
     @property
+    def dead_written(self) -> str:
+        """Counter of dead letters ever pushed: each letter's ``seq``, what readers index by."""
+        return self._key("dead:written")
+
+    @property
     def inflight(self) -> str:
         return self._key("inflight")
 

@@ -254,6 +254,9 @@ class DeadLetter:
     worker: str
     at: float
     raw_b64: str | None = None
+    #: Its number among the namespace's letters, given by Redis as it is pushed (None until
+    #: then, and for letters written before numbering existed).
+    seq: int | None = None
 
     @classmethod
     def for_item(
@@ -266,6 +269,7 @@ class DeadLetter:
 
     def to_json(self) -> str:
         body = asdict(self)
+        del body["seq"]  # Redis numbers a letter as it is pushed (lua/dead.lua), never us
         if body["raw_b64"] is None:
             del body["raw_b64"]  # letters of readable items look as they always did
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))

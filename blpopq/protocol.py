@@ -149,9 +149,11 @@ class Protocol:
         self._claim = _load_script(client, "taking.lua", "claim.lua")
         self._finish = _load_script(client, "settling.lua", "taking.lua", "finish.lua")
         self._settle_result = _load_script(client, "settling.lua", "settle_result.lua")
-        self._settle_dead = _load_script(client, "settling.lua", "settle_dead.lua")
+        self._settle_dead = _load_script(client, "settling.lua", "dead.lua", "settle_dead.lua")
+        self._push_dead = _load_script(client, "dead.lua", "push_dead.lua")
+        self._read_dead = _load_script(client, "read_dead.lua")
         self._requeue = _load_script(client, "settling.lua", "requeue.lua")
-        self._drop_claim = _load_script(client, "drop_claim.lua")
+        self._drop_claim = _load_script(client, "dead.lua", "drop_claim.lua")
         self._heartbeat = _load_script(client, "outage.lua", "heartbeat.lua")
         self._reap = _load_script(client, "settling.lua", "outage.lua", "reap.lua")
         self._results = _load_script(client, "results.lua")
@@ -172,7 +174,7 @@ class Protocol:
         for tier, tasks in chunk:
             per_tier[tier].extend(part for pair in tasks for part in pair)
         counts = [len(per_tier[tier]) // 2 for tier in TIERS]
-        args = [*counts, *(part for tier in TIERS for part in per_tier[tier])]
+        args = [len(TIERS), *counts, *(part for tier in TIERS for part in per_tier[tier])]
         try:
             self._enqueue(keys=self._enqueue_keys, args=args)
         except redis.ResponseError as exc:
@@ -232,7 +234,8 @@ class Protocol:
         return bool(self._settle_result(keys=keys, args=[key, position, result_json, keep]))
 
     def settle_dead(self, key: bytes | str, position: int, letter_json: bytes | str) -> bool:
-        keys = [self.keys.inflight, self.keys.tasks, self.keys.dead]
+        """Push the dead letter (numbered: its ``seq``) and end the claim, if still ours."""
+        keys = [self.keys.inflight, self.keys.tasks, self.keys.dead, self.keys.dead_written]
         return bool(self._settle_dead(keys=keys, args=[key, position, letter_json]))
 
     def requeue(self, key: bytes | str, position: int, tier: Tier, raw: bytes | str) -> bool:
@@ -245,12 +248,14 @@ class Protocol:
 
     def drop_claim(self, key: bytes, record: bytes, letter_json: str) -> bool:
         """Replace an unreadable claim record with a dead letter, if it is still ``record``."""
-        keys = [self.keys.inflight, self.keys.tasks, self.keys.dead]
+        keys = [self.keys.inflight, self.keys.tasks, self.keys.dead, self.keys.dead_written]
         return bool(self._drop_claim(keys=keys, args=[key, record, letter_json]))
 
-    def dead_letter_unclaimed(self, letter_json: str) -> None:
-        """Push a dead letter that no claim fences (tests and tools; workers always settle)."""
-        self.client.rpush(self.keys.dead, letter_json)
+    def dead_letter_unclaimed(self, letter_json: str) -> int:
+        """Push a dead letter that no claim fences (tests and tools; workers always settle);
+        returns its number."""
+        keys = [self.keys.dead, self.keys.dead_written]
+        return int(self._push_dead(keys=keys, args=[letter_json]))
 
     def claims_of(self, worker: str) -> list[tuple[bytes, Claim]]:
         """(key, claim) of every claim this worker holds, e.g. one whose reply was lost.
@@ -326,6 +331,14 @@ class Protocol:
             if len(items) < page:
                 return
             start += page
+
+    def read_dead(self, after: int) -> tuple[int, list[str]]:
+        """Dead letters numbered above ``after`` (0: all), atomically: (letters ever written,
+        letters). Numbers survive removals from the middle (purge, requeue), which shift
+        list positions under a reader; a letter without a number came before numbering."""
+        keys = [self.keys.dead, self.keys.dead_written]
+        reply = self._read_dead(keys=keys, args=[after])
+        return int(reply[0]), [safe_text(item) for item in reply[1:]]
 
     def length(self, key: str) -> int:
         return int(self.client.llen(key))
@@ -418,7 +431,7 @@ class Protocol:
         the tier lists' types (the one thing enqueue.lua refuses) are checked under it first.
         Returns "requeued"; "gone" when the letter is no longer listed (nothing is pushed); or
         "open" when a task with this id is queued or running already (nothing changes)."""
-        args = [*(int(t == tier) for t in TIERS), task_id, task]
+        args = [len(TIERS), *(int(t == tier) for t in TIERS), task_id, task]
         with self.client.pipeline(transaction=True) as pipe:
             for _ in range(100):
                 try:

@@ -1,38 +1,42 @@
 -- Push new tasks onto their tier lists and register them as open, all in one step.
 --
--- KEYS[1..3]   tier lists ({ns}:vip, {ns}:alto, {ns}:comun)   tasks, oldest at the head
--- KEYS[4..6]   {ns}:queued:<tier> sorted sets     task id -> sequence, while in (or just
---                                                   popped from) the list
--- KEYS[7..9]   {ns}:seq:<tier> counters           last sequence given at the tail
--- KEYS[10]     {ns}:tasks hash                     task id -> task JSON, while the task is open
--- KEYS[11]     {ns}:inflight hash                  claim key -> claim, while a task runs
--- ARGV[1..3]   how many tasks go to each tier, then id1, task1, id2, task2, ... in that order
+-- For n = ARGV[1] tiers, highest priority first:
+-- KEYS[1..n]       tier lists ({ns}:vip, {ns}:alto, {ns}:comun)   tasks, oldest at the head
+-- KEYS[n+1..2n]    {ns}:queued:<tier> sorted sets   task id -> sequence, while in (or just
+--                                                    popped from) the list
+-- KEYS[2n+1..3n]   {ns}:seq:<tier> counters         last sequence given at the tail
+-- KEYS[3n+1]       {ns}:tasks hash                   task id -> task JSON, while the task is open
+-- KEYS[3n+2]       {ns}:inflight hash                claim key -> claim, while a task runs
+-- ARGV[1]          n
+-- ARGV[2..n+1]     how many tasks go to each tier, then id1, task1, id2, task2, ... in order
 --
 -- Sequences grow at the tail (and requeues at the head take ever lower ones), so each list is
 -- always in sequence order: a registered task whose sequence is below the head's has been
 -- popped, and if nobody claims it, the reaper will find it.
 -- Every check comes before the first write, so the call changes all of it or nothing.
-for tier = 1, 3 do
+local n = tonumber(ARGV[1])
+local tasks, inflight = KEYS[3 * n + 1], KEYS[3 * n + 2]
+for tier = 1, n do
   local kind = redis.call('TYPE', KEYS[tier]).ok
   if kind ~= 'list' and kind ~= 'none' then
     return redis.error_reply(KEYS[tier] .. ' holds a ' .. kind .. ', not a list: not touching it')
   end
 end
 -- An id that is open already (queued or running) would make two tasks one: refuse the chunk.
-for i = 4, #ARGV, 2 do
+for i = n + 2, #ARGV, 2 do
   local id = ARGV[i]
-  if redis.call('HEXISTS', KEYS[10], id) == 1 or redis.call('HEXISTS', KEYS[11], id) == 1 then
+  if redis.call('HEXISTS', tasks, id) == 1 or redis.call('HEXISTS', inflight, id) == 1 then
     return redis.error_reply('IDINUSE ' .. id)
   end
 end
 local step = 500  -- keeps unpack() far below Lua's stack limit
-local arg = 4
-for tier = 1, 3 do
-  local n = tonumber(ARGV[tier])
-  local seq = redis.call('INCRBY', KEYS[6 + tier], n) - n
-  for i = 1, n, step do
+local arg = n + 2
+for tier = 1, n do
+  local count = tonumber(ARGV[1 + tier])
+  local seq = redis.call('INCRBY', KEYS[2 * n + tier], count) - count
+  for i = 1, count, step do
     local values, scored, fields = {}, {}, {}
-    for _ = i, math.min(i + step - 1, n) do
+    for _ = i, math.min(i + step - 1, count) do
       local id, task = ARGV[arg], ARGV[arg + 1]
       arg = arg + 2
       seq = seq + 1
@@ -43,8 +47,8 @@ for tier = 1, 3 do
       fields[#fields + 1] = task
     end
     redis.call('RPUSH', KEYS[tier], unpack(values))
-    redis.call('ZADD', KEYS[3 + tier], unpack(scored))
-    redis.call('HSET', KEYS[10], unpack(fields))
+    redis.call('ZADD', KEYS[n + tier], unpack(scored))
+    redis.call('HSET', tasks, unpack(fields))
   end
 end
-return arg / 2 - 2
+return (arg - n - 2) / 2

@@ -66,9 +66,10 @@ def expect(server: RedisServer, namespace: str, count: int, *args: str) -> Any:
 
 
 def garbage_letter(protocol: Protocol, raw: str = "not json {", reason: str = "bad") -> str:
+    """Push a letter; returns it as stored (Redis numbers it: a leading "seq" field)."""
     letter = DeadLetter(reason, raw, None, None, "alto", "w:9", time.time()).to_json()
-    protocol.dead_letter_unclaimed(letter)
-    return letter
+    seq = protocol.dead_letter_unclaimed(letter)
+    return '{"seq":%d,' % seq + letter[1:]
 
 
 # --- list and show ------------------------------------------------------------------------------
