@@ -1,5 +1,5 @@
 """Half-done work leaves a trace: what a failed or interrupted command had already done is
-reported, never thrown away.
+reported, never thrown away, and a Redis that lost its data is named as the cause.
 
 Each test runs the real console scripts against a redis-server of its own (it is filled up,
 killed or restarted), and checks what was printed against what is actually in Redis.
@@ -22,7 +22,7 @@ from blpopq.embedded import RedisServer
 from blpopq.protocol import Keyspace
 
 from ..conftest import start_server
-from ..helpers import BIN, cli_env, prev_hash, run_cli, wait_until
+from ..helpers import BIN, Daemon, cli_env, prev_hash, run_cli, wait_until
 
 PARTIAL = re.compile(r"^enqueued (\d+) of (\d+) \(batch=(\S+)\)", re.MULTILINE)
 #: No nonce below 150 M meets difficulty 28 for this prev (see test_cli.py): runs for minutes.
@@ -177,3 +177,50 @@ def test_run_prints_the_outcomes_it_read_before_a_redis_error(
     [summary] = [n for n, line in enumerate(lines) if line.startswith("vip: 3 served")]
     [error] = [n for n, line in enumerate(lines) if line.startswith("blpopq run: error:")]
     assert summary < error, stderr
+
+
+# --- Redis lost its data ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("persistence", "busy"),
+    [(False, False), (False, True), (True, False)],
+    ids=["no-persistence-idle", "no-persistence-busy", "aof-idle"],
+)
+def test_a_redis_restarted_without_its_data_is_named_as_the_cause(
+    persistence: bool, busy: bool, redis_binary: str, namespace: str, tmp_path: Path
+) -> None:
+    """A Redis restarted empty has lost every queued and running task. The worker says so in
+    one ERROR line, so the "declared dead" and "fenced off" lines that follow have a cause.
+    It does this whether it was waiting in BLPOP (it reconnects) or running a task (its
+    heartbeat finds its lease gone). A restart that kept the data (AOF) gets no such line,
+    and the pool goes on serving."""
+    extra = ("--appendonly", "yes", "--appendfsync", "always") if persistence else ()
+    server = start_server(redis_binary, tmp_path, extra)
+    client = make_client(server.url)
+    keys = Keyspace(namespace)
+    target = ["--redis-url", server.url, "--namespace", namespace]
+    try:
+        with Daemon(
+            "--workers", "1", "--block-timeout", "0.5", "--lease", "3", *target,
+            env=cli_env(BLPOPQ_KERNEL="hashlib", BLPOPQ_BACKOFF_MAX="0.5"),
+        ) as daemon:  # fmt: skip
+            daemon.wait_ready()
+            path = write_requests(tmp_path / "f.txt", 2, *([ENDLESS] if busy else []))
+            assert run_cli("blpopq-produce", str(path), *target).returncode == 0
+            wait_until(lambda: client.llen(keys.results) == 2, "two results", daemon)
+            if busy:
+                wait_until(lambda: client.hlen(keys.inflight) == 1, "the endless task", daemon)
+            server.stop()
+            server.start()
+            if persistence:  # served after the restart: the worker has reconnected
+                later = write_requests(tmp_path / "later.txt", 1)
+                assert run_cli("blpopq-produce", str(later), *target).returncode == 0
+                wait_until(lambda: client.llen(keys.results) == 3, "a third result", daemon)
+            else:
+                daemon.wait_for_line(r"ERROR .*Redis at \S+ lost its data")
+            assert daemon.stop() == 0, daemon.log
+        assert daemon.log.count("lost its data") == (0 if persistence else 1), daemon.log
+    finally:
+        client.close()
+        server.stop()
