@@ -8,7 +8,9 @@
     ├── EmbeddedRedisError        no redis-server binary, or it would not start -> exit 3
     ├── RedisRefused              Redis refuses what blpopq needs (NOPERM, wrong password,
     │                             a refused client name, a missing command)  -> exit 5
-    └── WaitTimeout               expected results did not arrive in time  -> exit 4
+    ├── WaitTimeout               expected results did not arrive in time  -> exit 4
+    └── Interrupted               stopped by SIGINT/SIGTERM between two steps -> exit 130
+                                  (a KeyboardInterrupt elsewhere exits 130 too)
 
 A malformed task found *in Redis* is not an exception at this level: the worker turns
 it into a dead letter (messages.DecodeError carries the reason) and keeps serving.
@@ -22,7 +24,7 @@ EXIT_BAD_INPUT = 2
 EXIT_REDIS_UNAVAILABLE = 3
 EXIT_TIMEOUT = 4
 EXIT_REDIS_REFUSED = 5  # permanent: restarting cannot help until an operator changes Redis
-EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as shells report it: 128 + 2
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as shells report it (128 + 2); SIGTERM too
 
 
 class BlpopqError(Exception):
@@ -61,3 +63,7 @@ class RedisRefused(BlpopqError):
 
 class WaitTimeout(BlpopqError):
     exit_code = EXIT_TIMEOUT
+
+
+class Interrupted(BlpopqError):
+    exit_code = EXIT_INTERRUPTED

@@ -5,17 +5,18 @@ enqueues nothing. Tasks are pushed highest tier first, each tier in file order, 
 atomic script call (Redis runs it like MULTI/EXEC) per ``chunk_size`` tasks: a file up to
 that size lands whole or not at all. A larger file is pushed in several calls, still in
 priority order, so a crash midway leaves a prefix of that order (every vip before any
-alto ...), never a gap inside it.
+alto ...), never a gap inside it; ``Progress`` says how long that prefix is.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
+from .errors import Interrupted
 from .instructions import Request
 from .messages import Task
 from .protocol import Protocol
@@ -32,6 +33,31 @@ class EnqueueReport:
     def summary(self) -> str:
         per_tier = " ".join(f"{t.value}={self.counts.get(t, 0)}" for t in TIERS)
         return f"enqueued {len(self.ids)} requests ({per_tier}) batch={self.batch}"
+
+
+@dataclass
+class Progress:
+    """How far one ``enqueue`` got, readable after it raised (a Redis error, an interrupt).
+
+    ``enqueued`` counts the tasks of chunks whose script call returned: those are in Redis.
+    ``in_flight`` is the chunk whose call was under way when it failed. If Redis refused it
+    (the reply was an error), none of it was written. If the connection went or the call was
+    interrupted, Redis may or may not have run it."""
+
+    batch: str = ""
+    total: int = 0
+    enqueued: int = 0
+    in_flight: int = 0
+
+    @property
+    def started(self) -> bool:
+        return bool(self.batch)
+
+    def partial(self, maybe_in_flight: bool) -> str:
+        line = f"enqueued {self.enqueued} of {self.total} (batch={self.batch})"
+        if maybe_in_flight and self.in_flight:
+            line += f"; the next {self.in_flight} may be enqueued too (their reply was lost)"
+        return line
 
 
 def new_batch_id() -> str:
@@ -81,13 +107,27 @@ def chunks(tasks: Sequence[Task], size: int) -> Iterator[Chunk]:
 
 
 def enqueue(
-    protocol: Protocol, requests: Sequence[Request], chunk_size: int, batch: str | None = None
+    protocol: Protocol,
+    requests: Sequence[Request],
+    chunk_size: int,
+    batch: str | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> EnqueueReport:
+    """Push every request, a chunk per script call. ``progress`` (if given) is kept up to
+    date for a caller that must report a failure half-way. ``should_stop`` is asked before
+    each chunk; once it says yes, Interrupted is raised and no further chunk is sent."""
     batch = batch or new_batch_id()
     tasks = build_tasks(requests, batch, time.time())
+    done = progress or Progress()
+    done.batch, done.total = batch, len(tasks)
     transactions = 0
     for chunk in chunks(priority_order(tasks), chunk_size):
+        if should_stop():
+            raise Interrupted("interrupted: no further chunk was sent")
+        done.in_flight = sum(len(run) for _, run in chunk)
         protocol.enqueue(chunk)
+        done.enqueued, done.in_flight = done.enqueued + done.in_flight, 0
         transactions += 1
     counts = {tier: sum(1 for t in tasks if t.tier is tier) for tier in TIERS}
     return EnqueueReport(batch, counts, tuple(t.id for t in tasks), transactions)

@@ -23,6 +23,7 @@ import redis
 
 from .config import Settings
 from .connection import make_client
+from .dataloss import DataLossWatch
 from .errors import EXIT_REDIS_REFUSED, RedisRefused
 from .kernels import select_kernel
 from .messages import DeadLetter, DecodeError, Task, peek_identity, with_progress
@@ -117,6 +118,7 @@ class Worker:
         self._pending: _Outcome | None = None
         self._popped: tuple[Tier, bytes] | None = None  # BLPOP's reply, until it is claimed
         self._adopted: Taken | None = None  # a claim found after a lost reply, to run next
+        self.data_loss = DataLossWatch(settings)  # names a Redis restarted empty as the cause
 
     def serve(self, on_ready: Callable[[], None] = lambda: None) -> None:
         """Serve until stopped. Connection failures are logged and retried with backoff.
@@ -142,6 +144,7 @@ class Worker:
         client = make_client(self.settings.url, self.settings.socket_timeout, name)
         try:
             protocol = Protocol(client, self.settings.keys)
+            self.data_loss.check(client)
             heartbeat.join(protocol)
             self._reconcile_claims(protocol)
             on_ready()
@@ -149,6 +152,7 @@ class Worker:
             self._serve(protocol)
             return True
         except DeclaredDead:
+            self.data_loss.check(client)  # a Redis restarted empty forgot every lease
             self.declared_dead.set()
             return True
         except (redis.RedisError, StaleSession) as exc:

@@ -1,15 +1,22 @@
-"""What every command does the same way: connect to Redis, read an instruction file."""
+"""What several commands do the same way: connect to Redis, read an instruction file, and
+enqueue it with a trace of half-done work."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from ..config import Settings
 from ..connection import check_reachable, make_client
-from ..errors import InputError
+from ..errors import InputError, Interrupted
 from ..instructions import DEFAULT_MAX_WORK, InstructionError, Request, decode_source, parse
+from ..producer import EnqueueReport, Progress, enqueue
 from ..protocol import Protocol
 
 
@@ -32,3 +39,43 @@ def read_requests(
         return parse(decode_source(data, source), source, fmt, max_difficulty, max_work)
     except InstructionError as exc:
         raise InputError(str(exc)) from None
+
+
+def enqueue_reporting(
+    protocol: Protocol, requests: Sequence[Request], chunk_size: int
+) -> EnqueueReport:
+    """``enqueue``, leaving a trace if it stops half-way. On any failure or interrupt, stderr
+    gets ``enqueued K of N (batch=B)`` and the exception goes on to main, which picks the exit
+    status (3 or 5 for Redis, 130 for an interrupt). A SIGINT or SIGTERM waits for the chunk
+    under way to finish, so K is exact. A second one stops at once, and then the last chunk
+    may or may not have landed (the line says so)."""
+    progress = Progress()
+    try:
+        with _stop_between_chunks() as stop:
+            return enqueue(protocol, requests, chunk_size, progress=progress, should_stop=stop)
+    except BaseException as exc:
+        if progress.started:
+            # A refusal (an error reply) wrote nothing of its chunk; anything else may have.
+            refused = isinstance(exc, (redis.ResponseError, Interrupted))
+            sys.stderr.write(progress.partial(maybe_in_flight=not refused) + "\n")
+        raise
+
+
+@contextlib.contextmanager
+def _stop_between_chunks() -> Iterator[Callable[[], bool]]:
+    """SIGINT and SIGTERM only set a flag while this is active; the previous handlers come
+    back at the end."""
+    received: list[int] = []
+
+    def record(signum: int, frame: object) -> None:
+        if received:
+            raise KeyboardInterrupt  # asked twice: stop now, reply or not
+        received.append(signum)
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, record) for signum in signals}
+    try:
+        yield lambda: bool(received)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

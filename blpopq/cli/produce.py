@@ -1,4 +1,7 @@
-"""blpopq produce (blpopq-produce): validate a whole instruction file, then enqueue it."""
+"""blpopq produce (blpopq-produce): validate a whole instruction file, then enqueue it.
+
+The batch id is printed once the whole batch is in Redis. If produce stops half-way, stderr
+says how much of which batch got in (common.enqueue_reporting)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ from typing import TextIO
 
 from ..config import Settings
 from ..errors import EXIT_OK
-from ..producer import enqueue
-from .common import connect, read_requests
+from .common import connect, enqueue_reporting, read_requests
 from .parser import Subparsers, common_options, input_options
 
 
@@ -23,6 +25,6 @@ def cmd_produce(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     requests = read_requests(
         args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
     )
-    report = enqueue(connect(settings), requests, settings.chunk_size)
+    report = enqueue_reporting(connect(settings), requests, settings.chunk_size)
     out.write(report.summary() + "\n")
     return EXIT_OK

@@ -10,16 +10,18 @@ import sys
 from dataclasses import replace
 from typing import TextIO
 
+import redis
+
 from ..collector import Outcomes, attention_order, render, summary, wait_for
 from ..config import Settings
 from ..connection import mask_url
-from ..errors import EXIT_OK, EXIT_TASK_FAILED, ConfigError
+from ..errors import EXIT_OK, EXIT_TASK_FAILED, ConfigError, RedisRefused, RedisUnavailable
+from ..instructions import Request
 from ..messages import FAILED_STATUSES
 from ..pool import daemon_process, redis_for_run
-from ..producer import enqueue
 from ..protocol import Protocol
 from ..supervisor import Supervisor
-from .common import connect, read_requests
+from .common import connect, enqueue_reporting, read_requests
 from .parser import Subparsers, common_options, input_options, output_options, worker_options
 
 log = logging.getLogger("blpopq")
@@ -70,17 +72,39 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     requests = read_requests(
         args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
     )
+    read: list[Outcomes] = []  # the batch's outcomes, once it is enqueued
+    try:
+        _serve_batch(args, settings, requests, read)
+    except (redis.RedisError, RedisUnavailable, RedisRefused):
+        for outcomes in read:  # what finished is printed before main prints the error
+            _report(outcomes, args.output_format, out)
+            out.flush()
+        raise
+    return _report(read[0], args.output_format, out)
+
+
+def _serve_batch(
+    args: argparse.Namespace, settings: Settings, requests: list[Request], read: list[Outcomes]
+) -> None:
+    """Enqueue the batch, run a pool until all its outcomes are read (into ``read[0]``,
+    which stays readable if this raises), then stop the pool and any embedded Redis."""
     with redis_for_run(settings) as url:
         settings = replace(settings, redis_url=url)
         protocol = connect(settings)
         outcomes = Outcomes.from_now(protocol)
-        report = enqueue(protocol, requests, settings.chunk_size)
+        report = enqueue_reporting(protocol, requests, settings.chunk_size)
         log.info("%s", report.summary())
         outcomes.batch = report.batch
+        read.append(outcomes)
         with daemon_process(settings):
             wait_for(protocol, outcomes, len(report.ids), args.timeout)
         protocol.client.close()
-    out.write(render(attention_order(outcomes.results), args.output_format))
+
+
+def _report(outcomes: Outcomes, fmt: str, out: TextIO) -> int:
+    """The attention order on ``out``, the summary and dead letters on stderr; the status
+    the tasks alone call for (0, or 1 if any failed)."""
+    out.write(render(attention_order(outcomes.results), fmt))
     sys.stderr.write(summary(outcomes.results, outcomes.dead) + "\n")
     for letter in outcomes.dead:
         sys.stderr.write(f"dead letter {letter.id} ({letter.tier}): {letter.reason}\n")

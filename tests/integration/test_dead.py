@@ -69,7 +69,7 @@ def garbage_letter(protocol: Protocol, raw: str = "not json {", reason: str = "b
     """Push a letter; returns it as stored (Redis numbers it: a leading "seq" field)."""
     letter = DeadLetter(reason, raw, None, None, "alto", "w:9", time.time()).to_json()
     seq = protocol.dead_letter_unclaimed(letter)
-    return '{"seq":%d,' % seq + letter[1:]
+    return f'{{"seq":{seq},' + letter[1:]
 
 
 # --- list and show ------------------------------------------------------------------------------
