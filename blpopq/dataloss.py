@@ -26,6 +26,7 @@ import redis
 
 from .config import Settings
 from .connection import mask_url
+from .protocol import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,14 @@ class DataLossWatch:
         self.settings = settings
         self._run_id: str | None = None
 
-    def check(self, client: redis.Redis) -> bool:
+    def check(self, protocol: Protocol) -> bool:
         """True, after logging the ERROR line, if this server is a new one that lost the
         namespace's data since the last check."""
         previous = self._run_id
         try:
-            run_id = str(client.info("server").get("run_id", ""))
+            run_id = protocol.server_run_id()
             changed = previous is not None and run_id != previous
-            lost = changed and not client.exists(*self._bookkeeping())
+            lost = changed and not protocol.has_bookkeeping()
         except redis.RedisError:
             return False
         self._run_id = run_id
@@ -61,7 +62,3 @@ class DataLossWatch:
                 self.settings.namespace,
             )
         return lost
-
-    def _bookkeeping(self) -> list[str]:
-        keys = self.settings.keys
-        return [keys.sessions, keys.position, keys.results_written, keys.tasks, *keys.seqs]

@@ -313,6 +313,18 @@ class Protocol:
                 woken += int(self.client.client_unblock(int(entry["id"])))
         return woken
 
+    def server_run_id(self) -> str:
+        """The server's run_id (INFO server): every redis-server start gets a new one."""
+        return str(self.client.info("server").get("run_id", ""))
+
+    def has_bookkeeping(self) -> bool:
+        """Whether any of the counters and registries every live namespace has still exist
+        (sessions, position, results written, open tasks, tier sequences): none left after
+        a restart means Redis came back without its data."""
+        keys = self.keys
+        names = [keys.sessions, keys.position, keys.results_written, keys.tasks, *keys.seqs]
+        return bool(self.client.exists(*names))
+
     def eviction_policy(self) -> str | None:
         """Redis's maxmemory-policy, or None where CONFIG is not allowed (managed Redis)."""
         try:

@@ -144,7 +144,7 @@ class Worker:
         client = make_client(self.settings.url, self.settings.socket_timeout, name)
         try:
             protocol = Protocol(client, self.settings.keys)
-            self.data_loss.check(client)
+            self.data_loss.check(protocol)
             heartbeat.join(protocol)
             self._reconcile_claims(protocol)
             on_ready()
@@ -152,7 +152,7 @@ class Worker:
             self._serve(protocol)
             return True
         except DeclaredDead:
-            self.data_loss.check(client)  # a Redis restarted empty forgot every lease
+            self.data_loss.check(protocol)  # a Redis restarted empty forgot every lease
             self.declared_dead.set()
             return True
         except (redis.RedisError, StaleSession) as exc:
