@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -68,9 +69,17 @@ class Task(Request):
         return _task_from_fields(body)
 
 
-def _json_object(raw: bytes | str, what: str) -> dict[str, Any] | None:
-    """``raw`` parsed, if a JSON object; None if other JSON; DecodeError if not JSON at all.
-    Bytes must be UTF-8: a result must never carry text that cannot be written back."""
+#: A \uD800-\uDFFF escape: JSON can spell a lone UTF-16 surrogate, which Python then holds
+#: in a str that no UTF-8 write (a result, a letter, a log line) can encode.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def load_json(raw: bytes | str, what: str) -> Any:
+    """``raw`` parsed as JSON that is text all through, or DecodeError saying why not.
+
+    Anything read from Redis goes through here: its bytes must be UTF-8, its nesting within
+    the decoder's limit, and its strings free of lone surrogates, so that whatever is built
+    from it can be written back (one such id once crashed every process that read it)."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
@@ -81,6 +90,24 @@ def _json_object(raw: bytes | str, what: str) -> dict[str, Any] | None:
         raise DecodeError(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:
         raise DecodeError(f"{what} nests deeper than the JSON decoder's limit") from None
+    if _SURROGATE_ESCAPE.search(text) and not _writable(body):
+        raise DecodeError(f"{what} holds a lone UTF-16 surrogate (\\uD800-\\uDFFF): not text")
+    return body
+
+
+def _writable(body: Any) -> bool:
+    """True when ``body`` encodes to UTF-8 (only checked when an escape hints otherwise:
+    valid surrogate pairs decode to ordinary characters)."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
+def _json_object(raw: bytes | str, what: str) -> dict[str, Any] | None:
+    """``raw`` parsed, if a JSON object; None if other JSON; DecodeError if not JSON at all."""
+    body = load_json(raw, what)
     return body if isinstance(body, dict) else None
 
 
@@ -234,7 +261,9 @@ class Result:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Result:
-        body = json.loads(raw)
+        body = _json_object(raw, "result")
+        if body is None:
+            raise DecodeError("result is not a JSON object")
         known = {name: body.pop(name) for name in RESULT_FIELDS if name in body}
         known["blocks"] = tuple(known.get("blocks", ()))
         return cls(**known, extra=body)
@@ -276,7 +305,9 @@ class DeadLetter:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> DeadLetter:
-        body = json.loads(raw)
+        body = _json_object(raw, "dead letter")
+        if body is None:
+            raise DecodeError("dead letter is not a JSON object")
         known = {f.name for f in fields(cls)}
         return cls(**{name: value for name, value in body.items() if name in known})
 

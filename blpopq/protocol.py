@@ -43,6 +43,7 @@ import redis
 
 from .errors import IdInUse
 from .keyspace import Keyspace
+from .messages import peek_identity
 from .tiers import TIERS, Tier
 
 __all__ = ["Keyspace", "Protocol"]
@@ -96,6 +97,8 @@ class Claim:
             raise ValueError(f"not a claim record: {exc}") from None
         if not 1 <= tier <= len(TIERS) or not isinstance(worker, str) or not isinstance(task, str):
             raise ValueError("not a claim record: a field of the wrong type or range")
+        if not worker.isprintable() or not worker.isascii():
+            raise ValueError("not a claim record: a worker name that is not printable ASCII")
         return cls(position, worker, TIERS[tier - 1], task.encode("utf-8", "surrogateescape"))
 
     def as_taken(self, key: bytes) -> Taken:
@@ -108,12 +111,8 @@ class Claim:
 
 
 def _peek_id(raw: bytes) -> bytes | None:
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    ident = body.get("id") if isinstance(body, dict) else None
-    return ident.encode() if isinstance(ident, str) and ident else None
+    ident, _ = peek_identity(raw)
+    return ident.encode() if ident else None
 
 
 class DeclaredDead(Exception):

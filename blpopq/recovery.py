@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .messages import DeadLetter
+from .messages import DeadLetter, DecodeError, load_json
 from .protocol import Claim, Protocol, TakenKind, safe_text
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,10 @@ def _death(claim: Claim, event: str) -> dict[str, Any]:
 
 
 def _object(raw: bytes) -> dict[str, Any] | None:
-    """The task as a JSON object, or None when it is not one (nor UTF-8, nor shallow)."""
+    """The task as a JSON object, or None when it is not one (see messages.load_json)."""
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
+        body = load_json(raw, "task")
+    except DecodeError:
         return None
     return body if isinstance(body, dict) else None
 

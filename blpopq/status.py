@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .messages import DecodeError, load_json
 from .protocol import Claim, Protocol, Snapshot
 
 #: Seconds back from Redis TIME that count as "recent" for the rate.
@@ -212,8 +213,8 @@ def _object(raw: bytes | str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
+        body = load_json(raw, "item")
+    except DecodeError:
         return None
     return body if isinstance(body, dict) else None
 

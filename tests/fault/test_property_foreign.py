@@ -92,8 +92,9 @@ def deep(raw: bytes) -> bool:
 
 def visible_id(raw: bytes) -> str | None:
     """The id a dead letter names for a foreign item: a string ``id`` of a JSON object,
-    read with undecodable bytes replaced; None when there is none. Read with a recursion
-    limit well above any nesting drawn here, so that a deep item's id is known."""
+    read with undecodable bytes replaced; None when there is none, or when the object holds
+    a lone surrogate anywhere (it is not text: no id of it can be written). Read with a
+    recursion limit well above any nesting drawn here, so that a deep item's id is known."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20_000))
     try:
@@ -102,6 +103,10 @@ def visible_id(raw: bytes) -> str | None:
         return None
     finally:
         sys.setrecursionlimit(limit)
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return None
     ident = body.get("id") if isinstance(body, dict) else None
     return ident if isinstance(ident, str) else None
 

@@ -110,3 +110,21 @@ def _task_body(prev: str, count: int) -> dict[str, object]:
         "prev": prev, "difficulty": 4, "count": count, "nonce": None, "source": "f",
         "line": 1, "enqueued_at": 1.0,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"id":"\\ud800"}', b'{"id":"ok","client":"\\udfff"}', b'{"x":["\\uDBFF"]}'],
+)
+def test_a_lone_surrogate_is_not_text_and_names_no_id(raw: bytes) -> None:
+    """JSON may spell a lone UTF-16 surrogate; a str holding one cannot be written back as
+    UTF-8, and such an id once crashed every process that read it (property test)."""
+    with pytest.raises(DecodeError, match="surrogate"):
+        Task.from_json(raw)
+    assert peek_identity(raw) == (None, None)
+    letter = DeadLetter.for_item(raw, "r", tier="vip", worker="w")
+    assert letter.id is None and json.loads(letter.to_json())["raw"].encode() == raw
+
+
+def test_a_surrogate_pair_is_an_ordinary_character() -> None:
+    assert peek_identity(b'{"id":"\\ud83d\\ude00"}') == ("\U0001f600", None)
