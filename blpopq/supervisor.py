@@ -199,9 +199,7 @@ class Supervisor:
         except redis.RedisError as exc:
             log.warning("could not report the death of worker pid %d: %s", pid, exc)
         except Exception:  # noqa: BLE001 - the pool must outlive any one bad item
-            log.exception(
-                "reporting the death of worker pid %d failed; its lease expiry will do", pid
-            )
+            log.exception("reporting the death of worker pid %d failed: left to its lease", pid)
 
     def _announce_ready(self) -> None:
         if self._announced_ready:
