@@ -91,15 +91,15 @@ class Claim:
         text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
         try:
             body = json.loads(text)
-            tier = int(body["tier"])  # the scripts store the 1-based tier index
+            tier = _tier_of(body["tier"])
             position, worker, task = int(body["position"]), body["worker"], body["task"] or ""
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ValueError(f"not a claim record: {exc}") from None
-        if not 1 <= tier <= len(TIERS) or not isinstance(worker, str) or not isinstance(task, str):
-            raise ValueError("not a claim record: a field of the wrong type or range")
+        if not isinstance(worker, str) or not isinstance(task, str):
+            raise ValueError("not a claim record: a field of the wrong type")
         if not worker.isprintable() or not worker.isascii():
             raise ValueError("not a claim record: a worker name that is not printable ASCII")
-        return cls(position, worker, TIERS[tier - 1], task.encode("utf-8", "surrogateescape"))
+        return cls(position, worker, tier, task.encode("utf-8", "surrogateescape"))
 
     def as_taken(self, key: bytes) -> Taken:
         """This claim as take.lua would have returned it (for a claim found after a lost
@@ -108,6 +108,21 @@ class Claim:
             kind = TakenKind.DUPLICATE if _peek_id(self.task) else TakenKind.UNREADABLE
             return Taken(self.tier, self.task, self.position, key, kind)
         return Taken(self.tier, self.task, self.position, key)
+
+
+#: What the 1-based tier index of a claim written by blpopq 0.1 means: claims in flight
+#: across an upgrade keep their tier, whatever TIERS becomes.
+_V01_TIER_INDEX = (Tier.VIP, Tier.ALTO, Tier.COMUN)
+
+
+def _tier_of(recorded: Any) -> Tier:
+    """A claim's tier: its name, or (claims written by blpopq 0.1) its 1-based index."""
+    if isinstance(recorded, str):
+        return Tier(recorded)
+    index = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else 0
+    if 1 <= index <= len(_V01_TIER_INDEX):
+        return _V01_TIER_INDEX[index - 1]
+    raise ValueError(f"unknown tier {recorded!r}")
 
 
 def _peek_id(raw: bytes) -> bytes | None:
@@ -187,11 +202,12 @@ class Protocol:
         self._sessions[worker] = session
         return session
 
-    def _take_args(self, worker: str) -> list[Any]:
+    def _take_args(self, worker: str, *extra: Any) -> list[Any]:
+        """ARGV of a taking script (taking.lua): n, worker, session, its own, tier names."""
         session = self._sessions.get(worker)
         if session is None:
             session = self.open_session(worker)
-        return [len(TIERS), worker, session]
+        return [len(TIERS), worker, session, *extra, *(t.value for t in TIERS)]
 
     def take(self, worker: str) -> Taken | None:
         """Pop, number and claim the highest-priority waiting task; None if all tiers are empty."""
@@ -202,7 +218,7 @@ class Protocol:
     ) -> tuple[bool, Taken | None]:
         """settle_result() and take() in one round trip: (result written?, next task)."""
         keys = [*self._take_keys, self.keys.results, self.keys.results_written]
-        args = [*self._take_args(worker), key, position, result_json, keep]
+        args = self._take_args(worker, key, position, result_json, keep)
         reply = self._finish(keys=keys, args=args)
         return int(reply[0]) == 1, _taken(reply[1:])
 
@@ -218,7 +234,7 @@ class Protocol:
     def claim(self, worker: str, tier: Tier, raw: bytes) -> Taken:
         """Number and claim a task that BLPOP handed over. After a lost reply, look for the
         claim (``claims_of``) in a new session before claiming again."""
-        args = [*self._take_args(worker), TIERS.index(tier) + 1, raw]
+        args = self._take_args(worker, TIERS.index(tier) + 1, raw)
         taken = _taken(self._claim(keys=self._take_keys, args=args))
         assert taken is not None  # claim.lua never pops, so it never finds the tiers empty
         return taken
@@ -300,7 +316,8 @@ class Protocol:
             *self.keys.tiers, *self.keys.queued_sets,
         ]  # fmt: skip
         schedule = [0, 0] if expected_gap is None else [1, int(expected_gap * 1000)]
-        flat = self._reap(keys=keys, args=[int(orphan_grace * 1000), len(TIERS), *schedule])
+        names = [t.value for t in TIERS]
+        flat = self._reap(keys=keys, args=[int(orphan_grace * 1000), len(TIERS), *schedule, *names])
         return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def unblock(self, worker_ids: Iterable[str]) -> int:

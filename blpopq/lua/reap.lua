@@ -14,6 +14,7 @@
 -- ARGV[2]     n, the number of tiers
 -- ARGV[3]     1 for a scheduled pass, 0 for one out of schedule
 -- ARGV[4]     the longest gap expected between two beats or passes while a pool lives, ms
+-- ARGV[5..]   the n tier names, in the order of KEYS (what a claim records)
 --
 -- 0. A scheduled pass first forgives an outage of Redis (outage.lua).
 -- 1. Workers whose lease ran out are declared dead: removed, so they can neither take, claim
@@ -89,8 +90,8 @@ for tier = 1, n do
       elseif nobody_holds(noted) then
         redis.call('ZREM', queued, id)
         redis.call('HDEL', KEYS[4], id)
-        local claim = {position = redis.call('INCR', KEYS[5]), worker = 'orphan', tier = tier,
-                       task = redis.call('HGET', KEYS[6], id)}
+        local claim = {position = redis.call('INCR', KEYS[5]), worker = 'orphan',
+                       tier = ARGV[4 + tier], task = redis.call('HGET', KEYS[6], id)}
         redis.call('HSET', KEYS[3], id, cjson.encode(claim))
       end
     end

@@ -3,13 +3,16 @@
 -- Every taking script has the same KEYS and first ARGV, for n = ARGV[1] tiers:
 -- KEYS[1..n]      tier lists, highest priority first
 -- KEYS[n+1..2n]   {ns}:queued:<tier> sorted sets (id -> sequence) of the same tiers
--- KEYS[2n+1]      {ns}:inflight  hash: claim key -> claim (JSON: position, worker, tier, task)
+-- KEYS[2n+1]      {ns}:inflight  hash: claim key -> claim (JSON: position, worker, tier name,
+--                                task)
 -- KEYS[2n+2]      {ns}:position  counter: the attention order
 -- KEYS[2n+3]      {ns}:workers   sorted set: live worker -> lease expiry (ms, Redis clock)
 -- KEYS[2n+4]      {ns}:epochs    hash: worker -> how many takes it has begun
 -- KEYS[2n+5]      {ns}:sessions  hash: worker -> its current connection's number
 -- KEYS[2n+6]      {ns}:tasks     hash: task id -> task JSON while open
 -- ARGV[1] n;  ARGV[2] worker id (host:pid);  ARGV[3] the session the caller opened
+-- the last n ARGV: the tier names, in the order of KEYS (claims record the name, not an
+-- index, so that a record means the same whatever order or number of tiers reads it)
 --
 -- Replies: {'taken', tier index, task as found, position, claim key, kind}, {'empty'} when
 -- every tier is empty, {'dead'} when the worker's lease ran out (it must drop what it holds
@@ -23,6 +26,8 @@ local n = tonumber(ARGV[1])
 local K = {inflight = KEYS[2 * n + 1], position = KEYS[2 * n + 2], workers = KEYS[2 * n + 3],
            epochs = KEYS[2 * n + 4], sessions = KEYS[2 * n + 5], tasks = KEYS[2 * n + 6]}
 local worker = ARGV[2]
+local tier_names = {}
+for i = 1, n do tier_names[i] = ARGV[#ARGV - n + i] end
 
 -- Under maxmemory with noeviction Redis refuses a script's first write that may grow memory,
 -- but not the writes after a first one that does not (a removal). So every path here removes
@@ -62,7 +67,8 @@ local function claim_item(tier, raw)
     key = '~' .. position
     while redis.call('HEXISTS', K.inflight, key) == 1 do key = key .. '~' end
   end
-  local claim = cjson.encode({position = position, worker = worker, tier = tier, task = raw})
+  local claim = cjson.encode({position = position, worker = worker, tier = tier_names[tier],
+                              task = raw})
   redis.call('HSET', K.inflight, key, claim)
   return {'taken', tier, raw, position, key, kind}
 end

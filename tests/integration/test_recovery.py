@@ -178,3 +178,24 @@ def test_a_note_about_an_earlier_pop_never_robs_a_later_popper(protocol: Protoco
     retaken = protocol.claim("w:b", *popped_again)
     assert protocol.settle_result(Task.from_json(retaken.raw).id, retaken.position, "once")
     assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b"once"]
+
+
+def test_claims_record_tier_names_and_claims_of_0_1_survive_the_upgrade(
+    protocol: Protocol,
+) -> None:
+    """Data formats are a contract: a claim written by 0.1 (a tier index) of a worker that
+    died across the upgrade is recovered into its own tier; new claims name their tier."""
+    enqueue(protocol, [request(Tier.ALTO, 1), request(Tier.COMUN, 2)], chunk_size=10)
+    protocol.heartbeat("w:new", "join", lease=LONG)
+    taken = protocol.take("w:new")
+    assert taken is not None
+    assert json.loads(protocol.client.hget(protocol.keys.inflight, taken.key))["tier"] == "alto"
+    protocol.heartbeat("w:old", "join", lease=EXPIRED)
+    comun = protocol.take("w:old")
+    assert comun is not None and comun.tier is Tier.COMUN
+    record = json.loads(protocol.client.hget(protocol.keys.inflight, comun.key))
+    record["tier"] = 3  # how 0.1 wrote it
+    protocol.client.hset(protocol.keys.inflight, comun.key, json.dumps(record))
+    assert reap(protocol) == (1, 0)
+    assert protocol.client.llen(protocol.keys.tier(Tier.COMUN)) == 1
+    assert Task.from_json(protocol.client.lindex(protocol.keys.tier(Tier.COMUN), 0)).line == 2
