@@ -348,7 +348,9 @@ class Chaos:
                 for chunk in partial:
                     print(f"partial chunk {self.unknown_why[chunk[0]]}: {chunk}", file=sys.stderr)
                 lib.dump(client, self.keys, (wanted - set(seen_ids)) | missing, others)
-        self.stop_daemon()
+        pool = lib.children(self.daemon.pid) if self.daemon else []
+        report["worker processes at the end"] = len(pool)
+        report["daemon stop"] = self.stop_daemon()
         width = max(len(k) for k in report)
         for key, value in report.items():
             print(f"{key:<{width}}  {value}")
@@ -396,14 +398,18 @@ class Chaos:
             "daemon": "running" if self.daemon and self.daemon.poll() is None else "EXITED",
         }
 
-    def stop_daemon(self) -> None:
+    def stop_daemon(self) -> str:
+        """SIGTERM, then SIGKILL after 30 s; says which it took."""
+        how = "not running"
         if self.daemon is not None and self.daemon.poll() is None:
             self.daemon.send_signal(signal.SIGTERM)
             try:
-                self.daemon.wait(30)
+                how = f"exited {self.daemon.wait(30)} on SIGTERM"
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
+                how = "KILLED: still running 30 s after SIGTERM"
         self.server.close()
+        return how
 
 
 def main() -> int:
