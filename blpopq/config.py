@@ -68,9 +68,6 @@ class Settings:
     metrics_port: int = 0
     #: Proof-of-work kernel: auto, native, portable or hashlib (see blpopq.kernels).
     kernel: str = "auto"
-    #: Test hooks (comma-separated; never set in production): "pause-after-blpop",
-    #: "crash-on-client=NAME". They make the fault tests' moments exact.
-    test_hooks: str = ""
 
     @property
     def url(self) -> str:
@@ -88,14 +85,6 @@ class Settings:
     @property
     def heartbeat_interval(self) -> float:
         return self.lease / 3
-
-    def hook(self, name: str) -> str | None:
-        """The value of test hook ``name`` ("" for a flag), or None when it is not set."""
-        for item in filter(None, self.test_hooks.split(",")):
-            key, _, value = item.partition("=")
-            if key.strip() == name:
-                return value.strip()
-        return None
 
     @property
     def worker_count(self) -> int:
@@ -148,7 +137,6 @@ ENVIRONMENT = {
     "keep_results": "BLPOPQ_KEEP_RESULTS",
     "metrics_port": "BLPOPQ_METRICS_PORT",
     "kernel": "BLPOPQ_KERNEL",
-    "test_hooks": "BLPOPQ_TEST_HOOKS",
 }
 
 

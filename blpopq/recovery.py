@@ -69,20 +69,24 @@ def _recover_one(
     """Requeue (True) or dead-letter (False) one claim nobody alive holds."""
     tier, position, raw = claim.tier, claim.position, claim.task
     event = "popped but never claimed" if claim.worker == ORPHAN else "worker died"
-    body = _object(raw) if claim.as_taken(key).kind is TakenKind.TASK else None
+    kind = claim.as_taken(key).kind
+    body = _object(raw) if kind is TakenKind.TASK else None
     history: list[Any] = []
     if body is not None:
         earlier = body.get("history")
         history = [*(earlier if isinstance(earlier, list) else []), _death(claim, event)]
         body["history"] = history
     if body is None or len(history) >= max_deaths:
-        reason = (
-            f"its worker died {len(history)} times while it ran (limit {max_deaths})"
-            if body is not None
-            else "a recovered item that is not a task blpopq can read"
-        )
+        if body is not None:
+            reason = f"its worker died {len(history)} times while it ran (limit {max_deaths})"
+        elif kind is TakenKind.DUPLICATE:
+            reason = "a copy reusing the id of an open task (its worker died before refusing it)"
+        else:
+            reason = "a recovered item that is not a task blpopq can read"
         item: bytes | str = raw if body is None else _dumps(body)
-        letter = DeadLetter.for_item(item, reason, tier=tier.value, worker=reaper)
+        # A copy reusing an open task's id names no id: that id's outcome is the live task's.
+        with_id = kind is not TakenKind.DUPLICATE
+        letter = DeadLetter.for_item(item, reason, tier=tier.value, worker=reaper, with_id=with_id)
         if protocol.settle_dead(key, position, letter.to_json()):
             log.error("dead-lettered task %s: %s", safe_text(key), reason)
         return False

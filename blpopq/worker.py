@@ -226,7 +226,6 @@ class Worker:
 
     def _block(self, protocol: Protocol) -> None:
         self._popped = protocol.block(self.settings.block_timeout)
-        self._test_pause_after_blpop()
 
     def _reconcile_claims(self, protocol: Protocol) -> None:
         """After a reconnect, settle what a lost reply left unknown, each claim exactly once.
@@ -259,7 +258,6 @@ class Worker:
             task = Task.from_json(taken.raw)
         except DecodeError as exc:
             return self._dead_letter(taken, str(exc))
-        self._test_crash_on(task)
         self.metrics.taken(taken.tier.value, task.op)
         try:
             with self.metrics.busy():
@@ -339,16 +337,6 @@ class Worker:
                 "stays in flight",
                 self._pending.task_id,
             )
-
-    def _test_pause_after_blpop(self) -> None:
-        if self._popped is not None and self.settings.hook("pause-after-blpop") is not None:
-            log.warning("test hook: paused between BLPOP and claim")
-            os.kill(os.getpid(), signal.SIGSTOP)
-
-    def _test_crash_on(self, task: Task) -> None:
-        if task.client == self.settings.hook("crash-on-client"):
-            log.warning("test hook: crashing on task %s", task.id)
-            os._exit(70)
 
     def _sleep_unless_stopped(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -81,9 +81,12 @@ class Chaos:
 
     def start(self) -> None:
         self.server.start()
-        env = {**os.environ, "BLPOPQ_TEST_HOOKS": f"crash-on-client={lib.POISON}"}
+        env = dict(os.environ)
+        # The poison task kills its worker through the tests' hook launcher: blpopq has none.
+        hooked = Path(__file__).resolve().parents[1] / "tests" / "hooked_daemon.py"
         command = [
-            sys.executable, "-m", "blpopq", "daemon", "--redis-url", self.server.url,
+            sys.executable, str(hooked), "--crash-on-client", lib.POISON, "--",
+            "--redis-url", self.server.url,
             "--namespace", NAMESPACE, "--workers", str(self.args.workers), "--lease", "2",
             "--orphan-grace", "0.5", "--reaper-period", "0.5",
             "--block-timeout", str(self.args.block_timeout), "--grace", "2",

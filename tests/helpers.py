@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 SHARED_REDIS_PORT = 6379
@@ -51,9 +51,13 @@ def run_cli(
 class Daemon:
     """``blpopq-daemon`` as a subprocess, its stderr watched for the lines tests wait on."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, launcher: Sequence[str] = ()
+    ) -> None:
+        """``launcher``: the command that starts the daemon instead of ``blpopq-daemon``,
+        e.g. tests/hooked_daemon.py's ``command(...)`` for test hooks."""
         self.process = subprocess.Popen(
-            [str(BIN / "blpopq-daemon"), *args],
+            [*(launcher or [str(BIN / "blpopq-daemon")]), *args],
             env=env or cli_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

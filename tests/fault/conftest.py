@@ -20,6 +20,7 @@ import pytest
 
 from blpopq.embedded import RedisServer
 
+from .. import hooked_daemon
 from ..conftest import start_server
 from ..helpers import Daemon, cli_env
 
@@ -60,9 +61,18 @@ class Daemons:
         self.started: list[Daemon] = []
 
     def start(self, url: str, namespace: str, workers: int, *extra: str, hooks: str = "") -> Daemon:
-        env = fault_env(BLPOPQ_TEST_HOOKS=hooks) if hooks else fault_env()
+        """``hooks``: test hooks of tests/hooked_daemon.py, "pause-after-blpop" and/or
+        "crash-on-client=NAME", comma-separated (the product itself has none)."""
         args = ["--workers", str(workers), *FAST, *extra]
-        daemon = Daemon(*args, "--redis-url", url, "--namespace", namespace, env=env)
+        flags = [
+            f"--{part.replace('=', ' ', 1)}".split(" ") for part in filter(None, hooks.split(","))
+        ]
+        launcher = (
+            hooked_daemon.command(*(word for flag in flags for word in flag)) if hooks else ()
+        )
+        daemon = Daemon(
+            *args, "--redis-url", url, "--namespace", namespace, env=fault_env(), launcher=launcher
+        )
         self.started.append(daemon)
         return daemon
 

@@ -199,3 +199,23 @@ def test_claims_record_tier_names_and_claims_of_0_1_survive_the_upgrade(
     assert reap(protocol) == (1, 0)
     assert protocol.client.llen(protocol.keys.tier(Tier.COMUN)) == 1
     assert Task.from_json(protocol.client.lindex(protocol.keys.tier(Tier.COMUN), 0)).line == 2
+
+
+def test_a_duplicate_whose_worker_died_is_dead_lettered_without_the_live_id(
+    protocol: Protocol,
+) -> None:
+    """A copy reusing an open task's id, held by a worker that died: its letter names no
+    id (a reader waiting on the id must get the live task's outcome), the live task is
+    untouched."""
+    report = enqueue(protocol, [request(Tier.VIP, 1)], chunk_size=10)
+    live = protocol.client.lindex(protocol.keys.tier(Tier.VIP), 0)
+    copy = json.dumps({**json.loads(live), "client": "thief"})
+    protocol.client.lpush(protocol.keys.tier(Tier.VIP), copy)
+    protocol.heartbeat("w:old", "join", lease=EXPIRED)
+    taken = protocol.take("w:old")
+    assert taken is not None and taken.raw == copy.encode()
+    assert reap(protocol) == (0, 1)
+    [letter] = [json.loads(raw) for raw in protocol.client.lrange(protocol.keys.dead, 0, -1)]
+    assert letter["id"] is None and json.loads(letter["raw"])["client"] == "thief"
+    assert protocol.client.hexists(protocol.keys.tasks, report.ids[0])
+    assert protocol.client.lrange(protocol.keys.tier(Tier.VIP), 0, -1) == [live]

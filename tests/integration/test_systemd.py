@@ -332,8 +332,8 @@ def test_environment_file_names_only_settings_the_daemon_reads() -> None:
     build_settings({}, active)  # what it sets is valid
 
 
-#: Settings only produce (or the tests) use: the daemon's file does not list them.
-_NOT_FOR_THE_DAEMON = {"max_difficulty", "max_work", "chunk_size", "test_hooks"}
+#: Settings only produce uses: the daemon's file does not list them.
+_NOT_FOR_THE_DAEMON = {"max_difficulty", "max_work", "chunk_size"}
 
 
 @pytest.mark.parametrize(
