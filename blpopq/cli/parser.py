@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeAlias
 
@@ -20,6 +21,9 @@ Handler = Callable[[argparse.Namespace, Settings, TextIO], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 #: A command group's ``register``: adds its subcommands, each with ``set_defaults(handler=)``.
 Register = Callable[[Subparsers], None]
+
+#: Instruction formats (``--input-format``); see blpopq.instructions.detect_format for auto.
+INPUT_FORMATS = ("auto", "text", "jsonl")
 
 DESCRIPTION = (
     "Command-line entry points: blpopq {produce,daemon,collect,run} and the blpopq-* aliases."
@@ -64,17 +68,39 @@ def common_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def input_options(parser: argparse.ArgumentParser, *flags: str) -> None:
+def input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="instruction file, or - for standard input")
     parser.add_argument(
-        *flags,
         "--input-format",
         dest="input_format",
         default="auto",
-        choices=["auto", "text", "jsonl"],
-        help="instruction format (auto: jsonl if the name ends in .jsonl)",
+        choices=INPUT_FORMATS,
+        help="instruction format (auto: jsonl if the name ends in .jsonl or the first "
+        "non-blank line starts with '{', else text)",
     )
     enqueue_options(parser)
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of another option: stores into the new option's ``dest`` and says, on
+    stderr, which spelling to use instead. Kept for one release after it was renamed."""
+
+    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(*args, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        sys.stderr.write(
+            f"{parser.prog}: warning: {option_string} is deprecated here and will be removed "
+            f"in the next release: use {self.new} (--format names output formats only)\n"
+        )
+        setattr(namespace, self.dest, values)
 
 
 def enqueue_options(parser: argparse.ArgumentParser) -> None:

@@ -526,7 +526,7 @@ def test_produce_reads_jsonl_files(
     redis_server: RedisServer, namespace: str, client: redis.Redis, tmp_path: Path
 ) -> None:
     """Guarantee: a .jsonl instruction file is read as JSON Lines (auto-detected by name, or
-    forced with --format jsonl) and enqueued like the text format."""
+    forced with --input-format jsonl) and enqueued like the text format."""
     objects = [
         {"tier": "alto", "client": "ana", "op": "mine", "prev": prev_hash(1), "difficulty": 3},
         {"tier": "vip", "client": "bob", "op": "verify", "prev": prev_hash(2), "nonce": 7,
@@ -539,7 +539,7 @@ def test_produce_reads_jsonl_files(
     forced = write(tmp_path, "requests.data", lines)
 
     first = produce(redis_server, namespace, auto)
-    second = produce(redis_server, namespace, forced, "--format", "jsonl")
+    second = produce(redis_server, namespace, forced, "--input-format", "jsonl")
 
     tasks = queued_tasks(client, namespace)
     assert len(tasks) == 6
@@ -551,6 +551,40 @@ def test_produce_reads_jsonl_files(
         assert [t["line"] for t in mine] == [1, 2, 3]
         assert {t["source"] for t in mine} == {str(path)}
         assert (mine[1]["nonce"], mine[2]["count"], mine[2]["prev"]) == (7, 3, prev_hash(3))
+
+
+def test_produce_detects_json_lines_on_stdin_and_keeps_the_old_spelling(
+    redis_server: RedisServer, namespace: str, client: redis.Redis, tmp_path: Path
+) -> None:
+    """JSON Lines on stdin are read as JSON Lines without a flag (issue 11, item 6); forced
+    through the text parser they get one hint per line; produce's old --format spelling of
+    --input-format still works for one release, with a deprecation note."""
+    lines = [
+        json.dumps({"tier": "alto", "client": "ana", "op": "mine", "prev": prev_hash(1),
+                    "difficulty": 1}),
+        json.dumps({"tier": "vip", "client": "bob", "op": "mine", "prev": prev_hash(2),
+                    "difficulty": 1}),
+    ]  # fmt: skip
+    data = "".join(line + "\n" for line in lines).encode()
+    done = run_cli("blpopq-produce", "-", *target(redis_server, namespace), input=data)
+    assert done.returncode == 0, done.stderr
+    assert SUMMARY.search(done.stdout), done.stdout
+
+    wrong = run_cli(
+        "blpopq-produce", "-", "--input-format", "text", *target(redis_server, namespace),
+        input=data,
+    )  # fmt: skip
+    assert wrong.returncode == 2
+    assert wrong.stderr.count("looks like JSON Lines: use --input-format jsonl") == 2
+    assert "unknown tier" not in wrong.stderr and "unknown op" not in wrong.stderr
+
+    old = run_cli(
+        "blpopq-produce", str(write(tmp_path, "requests.data", lines)), "--format", "jsonl",
+        *target(redis_server, namespace),
+    )  # fmt: skip
+    assert old.returncode == 0, old.stderr
+    assert "--format is deprecated here" in old.stderr and "use --input-format" in old.stderr
+    assert len(queued_tasks(client, namespace)) == 4
 
 
 def test_collect_follow_prints_results_as_they_arrive(
