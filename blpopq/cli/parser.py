@@ -13,6 +13,7 @@ from typing import Any, TextIO, TypeAlias
 from .. import __version__, logs
 from ..collector import FORMATS
 from ..config import ENVIRONMENT, Settings, build_settings, load_file
+from ..errors import ConfigError
 from ..kernels import SETTINGS as KERNEL_SETTINGS
 from ..metrics import port_option as metrics_port
 
@@ -21,6 +22,14 @@ Handler = Callable[[argparse.Namespace, Settings, TextIO], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 #: A command group's ``register``: adds its subcommands, each with ``set_defaults(handler=)``.
 Register = Callable[[Subparsers], None]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: The logging options: environment variable and default. They are not Settings (workers get
+#: them by inheriting the configured logging when they fork), so no config file sets them.
+LOG_OPTIONS = {
+    "log_level": ("BLPOPQ_LOG_LEVEL", "INFO", LOG_LEVELS),
+    "log_format": ("BLPOPQ_LOG_FORMAT", "human", logs.FORMATS),
+}
 
 #: Instruction formats (``--input-format``); see blpopq.instructions.detect_format for auto.
 INPUT_FORMATS = ("auto", "text", "jsonl")
@@ -51,15 +60,15 @@ def common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("BLPOPQ_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        choices=LOG_LEVELS,
         type=str.upper,
+        help="least severe log lines shown (env BLPOPQ_LOG_LEVEL; default INFO)",
     )
     parser.add_argument(
         "--log-format",
-        default=os.environ.get("BLPOPQ_LOG_FORMAT", "human"),
         choices=logs.FORMATS,
-        help="human lines, or one JSON object per line for log shippers (env BLPOPQ_LOG_FORMAT)",
+        help="human lines, or one JSON object per line for log shippers "
+        "(env BLPOPQ_LOG_FORMAT; default human)",
     )
     parser.add_argument(
         "--config",
@@ -186,3 +195,22 @@ def setting_sources(
     flags = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
     file_values = load_file(args.config) if args.config else {}
     return flags, environ, file_values
+
+
+def log_sources(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Log level and format, each as (value, where it came from): flag over environment over
+    default. A variable set to something else than a choice is a ConfigError."""
+    sources = {}
+    for name, (variable, default, choices) in LOG_OPTIONS.items():
+        flag = getattr(args, name, None)
+        text = environ.get(variable, "")
+        value = text.upper() if name == "log_level" else text
+        if flag is not None:
+            sources[name] = (flag, "flag")
+        elif not text:
+            sources[name] = (default, "default")
+        elif value in choices:
+            sources[name] = (value, f"env {variable}")
+        else:
+            raise ConfigError(f"{variable}={text!r} is not one of {', '.join(choices)}")
+    return sources
