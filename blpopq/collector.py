@@ -22,9 +22,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from . import tables
 from .errors import WaitTimeout
 from .messages import DeadLetter, Result
 from .protocol import Protocol
+from .tables import Column
 from .tiers import TIERS
 
 log = logging.getLogger(__name__)
@@ -198,7 +200,27 @@ def row(result: Result) -> dict[str, object]:
     }
 
 
-def render(results: Sequence[Result], fmt: str, header: bool = True) -> str:
+#: The table's columns: clients and workers are clipped first, then the least needed columns
+#: are left out, so a table fits an 80-column terminal (csv and jsonl keep every field).
+TABLE_COLUMNS = (
+    Column("position", right=True),
+    Column("tier"),
+    Column("client", shrink_to=12),
+    Column("op"),
+    Column("status"),
+    Column("nonce", right=True, drop=5),
+    Column("hash", shrink_to=8, drop=2),
+    Column("worker", shrink_to=10, drop=1),
+    Column("wait_ms", right=True, drop=4),
+    Column("run_ms", right=True, drop=3),
+)
+
+
+def render(
+    results: Sequence[Result], fmt: str, header: bool = True, width: int | None = None
+) -> str:
+    """``fmt``: jsonl (every field), csv (COLUMNS), or a table fitted to ``width`` cells
+    (default: the terminal's, 80 when unknown)."""
     if fmt == "jsonl":
         return "".join(r.to_json() + "\n" for r in results)
     if fmt == "csv":
@@ -208,25 +230,19 @@ def render(results: Sequence[Result], fmt: str, header: bool = True) -> str:
             writer.writeheader()
         writer.writerows(row(r) for r in results)
         return out.getvalue()
-    return render_table([row(r) for r in results], header)
+    return render_table([row(r) for r in results], header, width)
 
 
-def render_table(rows: Sequence[dict[str, object]], header: bool = True) -> str:
-    widths = {c: len(c) for c in COLUMNS}
-    for r in rows:
-        for c in COLUMNS:
-            widths[c] = max(widths[c], len(str(r[c])))
-    numeric = {"position", "nonce", "wait_ms", "run_ms"}
-
-    def line(values: dict[str, object]) -> str:
-        cells = [
-            str(values[c]).rjust(widths[c]) if c in numeric else str(values[c]).ljust(widths[c])
-            for c in COLUMNS
-        ]
-        return "  ".join(cells).rstrip() + "\n"
-
-    lines = [line({c: c for c in COLUMNS})] if header else []
-    return "".join(lines + [line(r) for r in rows])
+def render_table(
+    rows: Sequence[dict[str, object]], header: bool = True, width: int | None = None
+) -> str:
+    lines = tables.render(
+        TABLE_COLUMNS,
+        [[r[c] for c in COLUMNS] for r in rows],
+        tables.terminal_width() if width is None else width,
+        header,
+    )
+    return "".join(line + "\n" for line in lines)
 
 
 def summary(results: Sequence[Result], dead: Sequence[DeadLetter]) -> str:

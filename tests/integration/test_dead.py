@@ -22,7 +22,7 @@ from blpopq.protocol import Protocol
 from blpopq.recovery import recover
 from blpopq.tiers import Tier
 
-from ..helpers import Daemon, prev_hash, run_cli
+from ..helpers import Daemon, cli_env, prev_hash, run_cli
 
 
 def request(tier: Tier, n: int) -> Request:
@@ -33,8 +33,9 @@ def target(server: RedisServer, namespace: str) -> list[str]:
     return ["--redis-url", server.url, "--namespace", namespace]
 
 
-def dead(server: RedisServer, namespace: str, *args: str) -> Any:
-    return run_cli("blpopq", "dead", *args, *target(server, namespace))
+def dead(server: RedisServer, namespace: str, *args: str, columns: int | None = None) -> Any:
+    env = cli_env(COLUMNS=str(columns)) if columns else None
+    return run_cli("blpopq", "dead", *args, *target(server, namespace), env=env)
 
 
 def letters(client: redis.Redis, protocol: Protocol) -> list[dict[str, Any]]:
@@ -86,7 +87,7 @@ def test_list_shows_id_tier_batch_time_and_a_truncated_reason(
 ) -> None:
     task_id, _ = poison(protocol, Tier.VIP, 1)
     garbage_letter(protocol, reason="x" * 200)
-    done = dead(redis_server, namespace, "list")
+    done = dead(redis_server, namespace, "list", columns=200)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["#", "id", "tier", "batch", "at", "reason"]
@@ -96,6 +97,11 @@ def test_list_shows_id_tier_batch_time_and_a_truncated_reason(
     assert second[:4] == ["@2", "-", "alto", "-"]
     assert second[5] == "x" * 59 + "…"  # truncated to 60 characters
     assert lines[3] == "2 dead letters"
+    # Piped, with no COLUMNS: fitted to 80 columns, the batch left out (issue 11, item 10).
+    narrow = dead(redis_server, namespace, "list").stdout.splitlines()
+    assert max(len(line) for line in narrow) <= 80
+    assert narrow[0].split() == ["#", "id", "tier", "at", "reason"]
+    assert narrow[3] == "(batch left out to fit 80 columns)"
 
 
 def test_show_prints_the_full_letter_as_pretty_json(
