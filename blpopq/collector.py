@@ -28,6 +28,7 @@ from .messages import DeadLetter, Result
 from .protocol import Protocol
 from .tables import Column
 from .tiers import TIERS
+from .words import plural
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,9 @@ class Outcomes:
         if start > expected:
             self.missed += start - expected
             log.warning(
-                "%d results were removed (--keep-results retention, or a --drain collector) "
+                "%s removed (--keep-results retention, or a --drain collector) "
                 "before this reader read them; %d missed so far",
-                start - expected,
+                plural(start - expected, "result was", "results were"),
                 self.missed,
             )
         else:
@@ -169,12 +170,15 @@ def wait_until(
             return
         if outcomes.missed and not tolerate_missed:
             raise ResultsMissed(
-                f"{outcomes.missed} results were removed (--keep-results retention, or a "
-                f"--drain collector) before they were read, with {outcomes.count} outcomes "
-                "read: keep more results, or read them as they arrive"
+                f"{plural(outcomes.missed, 'result was', 'results were')} removed "
+                "(--keep-results retention, or a --drain collector) before they were read, "
+                f"with {plural(outcomes.count, 'outcome')} read: keep more results, or read "
+                "them as they arrive"
             )
         if deadline is not None and time.monotonic() >= deadline:
-            raise WaitTimeout(f"only {outcomes.count} outcomes arrived within {timeout} s")
+            raise WaitTimeout(
+                f"only {plural(outcomes.count, 'outcome')} arrived within {timeout} s"
+            )
         time.sleep(interval)
         interval = min(interval * 2, 0.1)
 

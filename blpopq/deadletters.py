@@ -192,7 +192,8 @@ def purge(protocol: Protocol, letters: Sequence[Letter]) -> Done:
         done.lines += [f"purged {letter.handle}" for letter in letters]
     done.lines.append(f"purged {_count(removed)}")
     if removed < len(letters):
-        done.notes.append(f"{len(letters) - removed} were removed by someone else meanwhile")
+        gone = len(letters) - removed
+        done.notes.append(f"{gone} {'was' if gone == 1 else 'were'} removed by someone else")
     return done
 
 

@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from .pow import MAX_DIFFICULTY, is_valid_prev
 from .tiers import Tier, parse_tier
+from .words import plural
 
 DEFAULT_MAX_DIFFICULTY = 32
 #: The largest expected work of one mine request, ``count * 2**difficulty`` attempts (a
@@ -251,7 +252,7 @@ def _text_request(line: str, source: str, number: int, max_difficulty: int) -> R
         # Checked as text, a JSON object only yields noise about tiers and ops.
         raise _BadLine(["looks like JSON Lines: use --input-format jsonl (or auto)"])
     if len(fields) < 3:
-        raise _BadLine([f"expected <tier> <client> <op> ...; got {len(fields)} field(s)"])
+        raise _BadLine([f"expected <tier> <client> <op> ...; got {plural(len(fields), 'field')}"])
     problems: list[str] = []
     tier = _check(problems, lambda: parse_tier(_clip(fields[0])), Tier.COMUN)
     client = _check(problems, lambda: _client(fields[1]), "")
@@ -260,7 +261,9 @@ def _text_request(line: str, source: str, number: int, max_difficulty: int) -> R
         raise _BadLine([*problems, f"unknown op {_clip(fields[2])!r}: expected mine or verify"])
     if not _ARITY[op][0] <= len(args) <= _ARITY[op][1]:
         # The arguments cannot be matched to names, so checking them would only add noise.
-        raise _BadLine([*problems, f"{op} takes {_USAGE[op]}; got {len(args)} fields after {op!r}"])
+        raise _BadLine(
+            [*problems, f"{op} takes {_USAGE[op]}; got {plural(len(args), 'field')} after {op!r}"]
+        )
     prev, difficulty, count, nonce = _text_args(problems, op, args, max_difficulty)
     if problems:
         raise _BadLine(problems)

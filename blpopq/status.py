@@ -20,6 +20,7 @@ from . import tables
 from .messages import DecodeError, load_json
 from .protocol import Claim, Protocol, Snapshot
 from .tables import Column
+from .words import plural
 
 #: Seconds back from Redis TIME that count as "recent" for the rate.
 RECENT_WINDOW = 60.0
@@ -324,7 +325,7 @@ def render_table(status: Status, width: int | None = None) -> str:
         "",
         f"results: {status.results}   dead letters: {status.dead_letters}   "
         f"served: {status.served} (results + dead letters)   open tasks: {status.open_tasks}",
-        f"recent: {at_least}{recent.results} results in the last {recent.window:g} s "
+        f"recent: {at_least}{plural(recent.results, 'result')} in the last {recent.window:g} s "
         f"({at_least}{recent.per_second:.2f}/s; counted on the newest {recent.sampled})",
     ]
     return "\n".join(out) + "\n"

@@ -21,6 +21,7 @@ from ..messages import FAILED_STATUSES
 from ..pool import daemon_process, redis_for_run
 from ..protocol import Protocol
 from ..supervisor import Supervisor
+from ..words import plural
 from .common import connect, enqueue_reporting, read_requests
 from .parser import Subparsers, common_options, input_options, output_options, worker_options
 
@@ -47,8 +48,8 @@ def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     check_eviction(protocol, args.allow_eviction)
     protocol.client.close()
     log.info(
-        "blpopq daemon: %d workers on %s namespace %s",
-        settings.worker_count,
+        "blpopq daemon: %s on %s namespace %s",
+        plural(settings.worker_count, "worker"),
         mask_url(settings.url),
         settings.namespace,
     )

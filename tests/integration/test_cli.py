@@ -43,7 +43,7 @@ RESULT_KEYS = (
     "finished_at", "error",
 )  # fmt: skip
 SUMMARY = re.compile(
-    r"^enqueued (\d+) requests \(vip=(\d+) alto=(\d+) comun=(\d+)\) batch=(\S+)$", re.MULTILINE
+    r"^enqueued (\d+) requests? \(vip=(\d+) alto=(\d+) comun=(\d+)\) batch=(\S+)$", re.MULTILINE
 )
 
 #: prev_hash(27) at difficulty 22: the smallest qualifying nonce, found once offline with

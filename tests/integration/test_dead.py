@@ -93,7 +93,7 @@ def test_list_shows_id_tier_batch_time_and_a_truncated_reason(
     assert lines[0].split() == ["#", "id", "tier", "batch", "at", "reason"]
     first, second = lines[1].split(maxsplit=5), lines[2].split(maxsplit=5)
     assert first[:4] == ["@1", task_id, "vip", task_id.rsplit(".", 1)[0]]
-    assert first[5].startswith("its worker died 1 times")
+    assert first[5].startswith("its worker died 1 time while")
     assert second[:4] == ["@2", "-", "alto", "-"]
     assert second[5] == "x" * 59 + "…"  # truncated to 60 characters
     assert lines[3] == "2 dead letters"
@@ -250,6 +250,8 @@ def test_a_daemons_dead_letters_can_be_requeued_once_fixed_or_purged(
     assert [entry["id"] for entry in after] == [None, "x.1"]
     assert after[1]["at"] > before["at"]  # a new letter: the task was taken and run again
     assert daemon.log.count("dead-lettering task x.1") == 2
+    assert daemon.log.count("dead-lettering an item without an id from comun") == 1
+    assert "task None" not in daemon.log  # issue 11, item 11
     purged = dead(redis_server, namespace, "purge", "@1")
     assert purged.returncode == 0, purged.stderr
     assert [entry["id"] for entry in letters(client, protocol)] == ["x.1"]

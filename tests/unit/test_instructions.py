@@ -190,7 +190,7 @@ def test_leading_zeros_are_plain_decimal() -> None:
         (f"vip a mine {H[:-1]}g 1", "prev_hash must be 64 hexadecimal digits, found 'g'"),
         (
             f"vip a mine {H}",
-            "mine takes <prev_hash> <difficulty> [<count>]; got 1 fields after 'mine'",
+            "mine takes <prev_hash> <difficulty> [<count>]; got 1 field after 'mine'",
         ),
         (
             f"vip a mine {H} 1 2 3 4",
@@ -204,8 +204,8 @@ def test_leading_zeros_are_plain_decimal() -> None:
             f"vip a verify {H} 1 2 3",
             "verify takes <prev_hash> <nonce> <difficulty>; got 4 fields after 'verify'",
         ),
-        ("vip a", "expected <tier> <client> <op> ...; got 2 field(s)"),
-        ("vip", "expected <tier> <client> <op> ...; got 1 field(s)"),
+        ("vip a", "expected <tier> <client> <op> ...; got 2 fields"),
+        ("vip", "expected <tier> <client> <op> ...; got 1 field"),
         (f"vip a mine {H} 1 0", "count must be >= 1, got 0"),
         (f"vip a mine {H} 1 1001", "count 1001 is above the maximum 1000"),
         (f"vip a mine {H} 1 {'9' * 41}", f"count {'9' * 39}… is too large"),
