@@ -12,15 +12,27 @@ from ..config import Settings
 from ..errors import EXIT_OK, ConfigError
 from ..protocol import Protocol
 from .common import connect
+from .helptext import about
 from .parser import Subparsers, common_options, output_options
 
 
 def register(commands: Subparsers) -> None:
-    collect = commands.add_parser("collect", help="print the attention order")
+    collect = commands.add_parser("collect", **about("collect"))
     collect.add_argument("--batch", help="only this batch")
     collect.add_argument("--follow", action="store_true", help="keep printing new results")
-    collect.add_argument("--expect", type=int, help="wait until N results (and dead letters)")
-    collect.add_argument("--timeout", type=float, help="with --expect: give up after S seconds")
+    collect.add_argument(
+        "--expect",
+        type=int,
+        metavar="N",
+        help="wait until N results and dead letters have arrived (default: print what is "
+        "there now)",
+    )
+    collect.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="with --expect: give up after S seconds, exit 4 (default: wait as long as it takes)",
+    )
     collect.add_argument(
         "--drain",
         action="store_true",

@@ -10,6 +10,7 @@ from typing import TextIO
 from ..config import Settings, resolve
 from ..connection import mask_url
 from ..errors import EXIT_OK
+from .helptext import about
 from .parser import (
     Subparsers,
     common_options,
@@ -21,7 +22,7 @@ from .parser import (
 
 
 def register(commands: Subparsers) -> None:
-    config = commands.add_parser("config", help="print the effective configuration")
+    config = commands.add_parser("config", **about("config"))
     worker_options(config)
     enqueue_options(config)
     common_options(config)

@@ -71,5 +71,9 @@ def collect_main() -> int:
     return _alias("collect")
 
 
+def run_main() -> int:
+    return _alias("run")
+
+
 def status_main() -> int:
     return _alias("status")

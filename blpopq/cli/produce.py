@@ -11,6 +11,7 @@ from typing import TextIO
 from ..config import Settings
 from ..errors import EXIT_OK
 from .common import connect, enqueue_reporting, read_requests
+from .helptext import about
 from .parser import (
     INPUT_FORMATS,
     DeprecatedAlias,
@@ -21,7 +22,7 @@ from .parser import (
 
 
 def register(commands: Subparsers) -> None:
-    produce = commands.add_parser("produce", help="validate a file and enqueue its requests")
+    produce = commands.add_parser("produce", **about("produce"))
     input_options(produce)
     produce.add_argument(  # renamed after 0.1.0: --format names output formats only
         "--format",
