@@ -305,7 +305,7 @@ class Worker:
         )
         log.warning(
             "dead-lettering %s from %s: %s",
-            item_name(letter.id),
+            "a copy of an open task" if duplicate else item_name(letter.id),
             taken.tier.value,
             reason,
             extra={"task_id": letter.id, "tier": taken.tier.value},
