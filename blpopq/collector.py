@@ -221,10 +221,14 @@ TABLE_COLUMNS = (
 
 
 def render(
-    results: Sequence[Result], fmt: str, header: bool = True, width: int | None = None
+    results: Sequence[Result],
+    fmt: str,
+    header: bool = True,
+    width: int | None = None,
+    fixed: tables.Layout | None = None,
 ) -> str:
     """``fmt``: jsonl (every field), csv (COLUMNS), or a table fitted to ``width`` cells
-    (default: the terminal's, 80 when unknown)."""
+    (default: the terminal's, 80 when unknown) or laid out as ``fixed``."""
     if fmt == "jsonl":
         return "".join(r.to_json() + "\n" for r in results)
     if fmt == "csv":
@@ -234,19 +238,28 @@ def render(
             writer.writeheader()
         writer.writerows(row(r) for r in results)
         return out.getvalue()
-    return render_table([row(r) for r in results], header, width)
+    return render_table([row(r) for r in results], header, width, fixed)
 
 
 def render_table(
-    rows: Sequence[dict[str, object]], header: bool = True, width: int | None = None
+    rows: Sequence[dict[str, object]],
+    header: bool = True,
+    width: int | None = None,
+    fixed: tables.Layout | None = None,
 ) -> str:
-    lines = tables.render(
-        TABLE_COLUMNS,
-        [[r[c] for c in COLUMNS] for r in rows],
-        tables.terminal_width() if width is None else width,
-        header,
-    )
+    width = tables.terminal_width() if width is None else width
+    lines = tables.render(TABLE_COLUMNS, _cells(rows), width, header, fixed)
     return "".join(line + "\n" for line in lines)
+
+
+def table_layout(results: Sequence[Result], width: int | None = None) -> tables.Layout:
+    """The table layout ``results`` fit in, to print later ones under the same header."""
+    width = tables.terminal_width() if width is None else width
+    return tables.layout(TABLE_COLUMNS, _cells([row(r) for r in results]), width)
+
+
+def _cells(rows: Sequence[dict[str, object]]) -> list[list[object]]:
+    return [[r[c] for c in COLUMNS] for r in rows]
 
 
 def summary(results: Sequence[Result], dead: Sequence[DeadLetter]) -> str:

@@ -78,21 +78,47 @@ def pad(text: str, width: int, right: bool = False) -> str:
     return space + text if right else text + space
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Which columns a table shows and how wide each is: fixed by a table's first rows, it
+    keeps later rows under the same header (``collect --follow``)."""
+
+    shown: tuple[int, ...]
+    widths: tuple[int, ...]
+
+
+def layout(
+    columns: Sequence[Column], rows: Sequence[Sequence[object]], width: int | None = None
+) -> Layout:
+    """The layout that fits ``rows`` in ``width`` cells (None: no limit)."""
+    natural = [
+        max([cells(c.name)] + [cells(str(row[i])) for row in rows]) for i, c in enumerate(columns)
+    ]
+    shown, widths = fit(columns, natural, width)
+    return Layout(tuple(shown), tuple(widths))
+
+
 def render(
     columns: Sequence[Column],
     rows: Sequence[Sequence[object]],
     width: int | None = None,
     header: bool = True,
+    fixed: Layout | None = None,
 ) -> list[str]:
-    """The table as lines (no newlines), fitted to ``width`` cells (None: no limit)."""
+    """The table as lines (no newlines), fitted to ``width`` cells (None: no limit), or laid
+    out as ``fixed`` (cells clipped to it)."""
     texts = [[printable(str(value)) for value in row] for row in rows]
-    natural = [
-        max([cells(c.name)] + [cells(row[i]) for row in texts]) for i, c in enumerate(columns)
-    ]
-    shown, widths = fit(columns, natural, width)
+    chosen = fixed or layout(columns, texts, width)
+    shown, widths = chosen.shown, chosen.widths
     lines = []
     for row in ([[c.name for c in columns]] if header else []) + texts:
-        cells_ = [pad(clip(row[i], widths[i]), widths[i], columns[i].right) for i in shown]
+        # Numbers are never clipped: a wider one shifts its row rather than lie.
+        cells_ = [
+            pad(
+                row[i] if columns[i].right else clip(row[i], widths[i]), widths[i], columns[i].right
+            )
+            for i in shown
+        ]
         lines.append(GAP.join(cells_).rstrip())
     dropped = [c.name for i, c in enumerate(columns) if i not in shown]
     if dropped and header:

@@ -7,7 +7,7 @@ import argparse
 import contextlib
 from typing import TextIO
 
-from ..collector import Outcomes, attention_order, render, wait_for, wait_until
+from ..collector import Outcomes, attention_order, render, table_layout, wait_for, wait_until
 from ..config import Settings
 from ..errors import EXIT_OK, ConfigError
 from ..protocol import Protocol
@@ -69,10 +69,14 @@ def _follow(
     """Print results as they arrive (each arrival in attention order), until interrupted;
     with ``drain``, remove each arrival from Redis once it is printed."""
     header = fmt != "jsonl"
+    fixed = None  # a table keeps the columns of its first arrival, under one header
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             wait_until(protocol, outcomes, lambda o: bool(o.results), None, tolerate_missed=True)
-            out.write(render(attention_order(outcomes.results), fmt, header=header))
+            arrival = attention_order(outcomes.results)
+            if fmt == "table" and fixed is None:
+                fixed = table_layout(arrival)
+            out.write(render(arrival, fmt, header=header, fixed=fixed))
             out.flush()
             if drain:
                 outcomes.discard_read(protocol)

@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from blpopq import deadletters, tables
-from blpopq.collector import COLUMNS, render
+from blpopq.collector import COLUMNS, render, table_layout
 from blpopq.messages import Result
 from blpopq.status import InFlight, Recent, Status, TierStatus, WorkerStatus, render_table
 from blpopq.tables import Column, cells, clip
@@ -142,3 +142,16 @@ def test_fit_gives_room_back_after_dropping_a_column() -> None:
     assert shown == [0] and widths[0] == 20
     assert tables.fit(columns, [20, 10], None) == ([0, 1], [20, 10])
     assert replace(columns[0], right=True).right
+
+
+def test_a_followed_table_keeps_the_layout_of_its_first_arrival() -> None:
+    """collect --follow prints one header: later arrivals, wider or not, stay under it."""
+    first = [result(1, "ana")]
+    fixed = table_layout(first, width=80)
+    head = render(first, "table", width=80, fixed=fixed).splitlines()
+    later = render([result(2, "Farmacia_Central_de_Lima")], "table", header=False, fixed=fixed)
+    (line,) = later.splitlines()
+    assert starts(line, "mine") == starts(head[0], "op")
+    assert "Farma…" in line and "Farmacia" not in line  # clipped to the width of "client"
+    big = render([result(123456789)], "table", header=False, fixed=fixed)
+    assert big.split()[0] == "123456789"  # a number is never clipped
