@@ -22,10 +22,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from . import tables
 from .errors import WaitTimeout
 from .messages import DeadLetter, Result
 from .protocol import Protocol
+from .tables import Column
 from .tiers import TIERS
+from .words import plural
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +122,9 @@ class Outcomes:
         if start > expected:
             self.missed += start - expected
             log.warning(
-                "%d results were removed (--keep-results retention, or a --drain collector) "
+                "%s removed (--keep-results retention, or a --drain collector) "
                 "before this reader read them; %d missed so far",
-                start - expected,
+                plural(start - expected, "result was", "results were"),
                 self.missed,
             )
         else:
@@ -167,12 +170,15 @@ def wait_until(
             return
         if outcomes.missed and not tolerate_missed:
             raise ResultsMissed(
-                f"{outcomes.missed} results were removed (--keep-results retention, or a "
-                f"--drain collector) before they were read, with {outcomes.count} outcomes "
-                "read: keep more results, or read them as they arrive"
+                f"{plural(outcomes.missed, 'result was', 'results were')} removed "
+                "(--keep-results retention, or a --drain collector) before they were read, "
+                f"with {plural(outcomes.count, 'outcome')} read: keep more results, or read "
+                "them as they arrive"
             )
         if deadline is not None and time.monotonic() >= deadline:
-            raise WaitTimeout(f"only {outcomes.count} outcomes arrived within {timeout} s")
+            raise WaitTimeout(
+                f"only {plural(outcomes.count, 'outcome')} arrived within {timeout} s"
+            )
         time.sleep(interval)
         interval = min(interval * 2, 0.1)
 
@@ -198,7 +204,31 @@ def row(result: Result) -> dict[str, object]:
     }
 
 
-def render(results: Sequence[Result], fmt: str, header: bool = True) -> str:
+#: The table's columns: clients and workers are clipped first, then the least needed columns
+#: are left out, so a table fits an 80-column terminal (csv and jsonl keep every field).
+TABLE_COLUMNS = (
+    Column("position", right=True),
+    Column("tier"),
+    Column("client", shrink_to=12),
+    Column("op"),
+    Column("status"),
+    Column("nonce", right=True, drop=5),
+    Column("hash", shrink_to=8, drop=2),
+    Column("worker", shrink_to=10, drop=1),
+    Column("wait_ms", right=True, drop=4),
+    Column("run_ms", right=True, drop=3),
+)
+
+
+def render(
+    results: Sequence[Result],
+    fmt: str,
+    header: bool = True,
+    width: int | None = None,
+    fixed: tables.Layout | None = None,
+) -> str:
+    """``fmt``: jsonl (every field), csv (COLUMNS), or a table fitted to ``width`` cells
+    (default: the terminal's, 80 when unknown) or laid out as ``fixed``."""
     if fmt == "jsonl":
         return "".join(r.to_json() + "\n" for r in results)
     if fmt == "csv":
@@ -208,25 +238,28 @@ def render(results: Sequence[Result], fmt: str, header: bool = True) -> str:
             writer.writeheader()
         writer.writerows(row(r) for r in results)
         return out.getvalue()
-    return render_table([row(r) for r in results], header)
+    return render_table([row(r) for r in results], header, width, fixed)
 
 
-def render_table(rows: Sequence[dict[str, object]], header: bool = True) -> str:
-    widths = {c: len(c) for c in COLUMNS}
-    for r in rows:
-        for c in COLUMNS:
-            widths[c] = max(widths[c], len(str(r[c])))
-    numeric = {"position", "nonce", "wait_ms", "run_ms"}
+def render_table(
+    rows: Sequence[dict[str, object]],
+    header: bool = True,
+    width: int | None = None,
+    fixed: tables.Layout | None = None,
+) -> str:
+    width = tables.terminal_width() if width is None else width
+    lines = tables.render(TABLE_COLUMNS, _cells(rows), width, header, fixed)
+    return "".join(line + "\n" for line in lines)
 
-    def line(values: dict[str, object]) -> str:
-        cells = [
-            str(values[c]).rjust(widths[c]) if c in numeric else str(values[c]).ljust(widths[c])
-            for c in COLUMNS
-        ]
-        return "  ".join(cells).rstrip() + "\n"
 
-    lines = [line({c: c for c in COLUMNS})] if header else []
-    return "".join(lines + [line(r) for r in rows])
+def table_layout(results: Sequence[Result], width: int | None = None) -> tables.Layout:
+    """The table layout ``results`` fit in, to print later ones under the same header."""
+    width = tables.terminal_width() if width is None else width
+    return tables.layout(TABLE_COLUMNS, _cells([row(r) for r in results]), width)
+
+
+def _cells(rows: Sequence[dict[str, object]]) -> list[list[object]]:
+    return [[r[c] for c in COLUMNS] for r in rows]
 
 
 def summary(results: Sequence[Result], dead: Sequence[DeadLetter]) -> str:

@@ -6,6 +6,7 @@ Redis client from it: nothing here holds a connection or any other state.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -107,14 +108,17 @@ class Settings:
             (self.keep_results >= 0, "keep results must be 0 (keep all) or more"),
             (0 <= self.metrics_port <= 65535, "metrics port must be in 0..65535 (0: off)"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        problems = [message for ok, message in checks if not ok]  # all of them at once
         try:
             self.keys  # noqa: B018 - validates the namespace
+        except ValueError as exc:
+            problems.append(str(exc))
+        try:
             select_kernel(self.kernel)  # native/portable where the extension is missing
         except (ValueError, KernelUnavailable) as exc:
-            raise ConfigError(str(exc)) from None
+            problems.append(str(exc))
+        if problems:
+            raise ConfigError("; ".join(problems))
         return self
 
 
@@ -191,12 +195,23 @@ def load_file(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     types = {f.name: str(f.type) for f in fields(Settings)}
+    problems = []  # every bad key, so one edit fixes the file
     for key, value in data.items():
         if key not in types:
-            raise ConfigError(f"{path}: unknown setting {key!r}")
-        if not _fits(types[key], value):
-            raise ConfigError(f"{path}: {key} = {value!r} is not a valid {types[key]}")
+            problems.append(f"{path}: unknown setting {key!r}")
+        elif not _fits(types[key], value):
+            problems.append(f"{path}: {key} = {_toml(value)} is not a valid {types[key]}")
+    if problems:
+        raise ConfigError("\n".join(problems))
     return data
+
+
+def _toml(value: Any) -> str:
+    """A value as the file spells it (true, "4"), not as Python does (True, '4')."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # dates and times
+        return str(value)
 
 
 def _fits(kind: str, value: Any) -> bool:

@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import tables
 from .errors import InputError
 from .protocol import Protocol
+from .tables import Column
 from .tiers import Tier
 
 REASON_WIDTH = 60
@@ -190,7 +192,8 @@ def purge(protocol: Protocol, letters: Sequence[Letter]) -> Done:
         done.lines += [f"purged {letter.handle}" for letter in letters]
     done.lines.append(f"purged {_count(removed)}")
     if removed < len(letters):
-        done.notes.append(f"{len(letters) - removed} were removed by someone else meanwhile")
+        gone = len(letters) - removed
+        done.notes.append(f"{gone} {'was' if gone == 1 else 'were'} removed by someone else")
     return done
 
 
@@ -202,8 +205,7 @@ def _count(n: int) -> str:
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return tables.clip(" ".join(text.split()), width)
 
 
 def _when(at: float | None) -> str:
@@ -212,10 +214,25 @@ def _when(at: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
-def render_list(letters: Sequence[Letter], reason_width: int = REASON_WIDTH) -> str:
+#: ``dead list``'s columns: the reason and ids are clipped first, then the batch and time are
+#: left out, so the list fits the terminal (``dead show`` prints every letter in full).
+LIST_COLUMNS = (
+    Column("#"),
+    Column("id", shrink_to=16),
+    Column("tier"),
+    Column("batch", shrink_to=12, drop=1),
+    Column("at", drop=2),
+    Column("reason", shrink_to=24),
+)
+
+
+def render_list(
+    letters: Sequence[Letter], reason_width: int = REASON_WIDTH, width: int | None = None
+) -> str:
+    """One line per letter, fitted to ``width`` cells (default: the terminal's, 80 when
+    unknown); each reason clipped to ``reason_width`` cells, or fewer to fit."""
     if not letters:
         return "no dead letters\n"
-    header = ("#", "id", "tier", "batch", "at", "reason")
     rows = [
         (
             f"@{letter.index}",
@@ -227,13 +244,8 @@ def render_list(letters: Sequence[Letter], reason_width: int = REASON_WIDTH) -> 
         )
         for letter in letters
     ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    head = "  ".join(cell.ljust(w) for cell, w in zip(header, widths, strict=True)).rstrip()
-    return "\n".join([head, *lines, _count(len(letters))]) + "\n"
+    width = tables.terminal_width() if width is None else width
+    return "\n".join([*tables.render(LIST_COLUMNS, rows, width), _count(len(letters))]) + "\n"
 
 
 def render_show(letters: Sequence[Letter]) -> str:

@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from .pow import MAX_DIFFICULTY, is_valid_prev
 from .tiers import Tier, parse_tier
+from .words import plural
 
 DEFAULT_MAX_DIFFICULTY = 32
 #: The largest expected work of one mine request, ``count * 2**difficulty`` attempts (a
@@ -119,14 +120,27 @@ def parse(
     max_difficulty: int = DEFAULT_MAX_DIFFICULTY,
     max_work: int = DEFAULT_MAX_WORK,
 ) -> list[Request]:
-    """Parse ``text`` as ``fmt`` ("text", "jsonl", or "auto": by the ``.jsonl`` suffix)."""
+    """Parse ``text`` as ``fmt``: "text", "jsonl", or "auto" (see :func:`detect_format`)."""
     if fmt == "auto":
-        fmt = "jsonl" if source.endswith(".jsonl") else "text"
+        fmt = detect_format(text, source)
     if fmt == "text":
         return parse_text(text, source, max_difficulty, max_work)
     if fmt == "jsonl":
         return parse_jsonl(text, source, max_difficulty, max_work)
     raise ValueError(f"unknown instruction format {fmt!r}: expected text, jsonl or auto")
+
+
+def detect_format(text: str, source: str) -> str:
+    """The format "auto" means: jsonl for a name ending in ``.jsonl`` or a first non-blank
+    line that starts with ``{``, text otherwise. No text line can start with ``{`` (it is
+    never a tier), so the guess only turns a file that would fail wholesale into one that
+    parses."""
+    if source.endswith(".jsonl"):
+        return "jsonl"
+    for line in text.removeprefix("\ufeff").split("\n"):
+        if line.strip():
+            return "jsonl" if line.lstrip().startswith("{") else "text"
+    return "text"
 
 
 def parse_text(
@@ -234,8 +248,11 @@ def _text_request(line: str, source: str, number: int, max_difficulty: int) -> R
     fields = _strip_comment(line.split())
     if not fields:
         return None
+    if fields[0].startswith("{"):
+        # Checked as text, a JSON object only yields noise about tiers and ops.
+        raise _BadLine(["looks like JSON Lines: use --input-format jsonl (or auto)"])
     if len(fields) < 3:
-        raise _BadLine([f"expected <tier> <client> <op> ...; got {len(fields)} field(s)"])
+        raise _BadLine([f"expected <tier> <client> <op> ...; got {plural(len(fields), 'field')}"])
     problems: list[str] = []
     tier = _check(problems, lambda: parse_tier(_clip(fields[0])), Tier.COMUN)
     client = _check(problems, lambda: _client(fields[1]), "")
@@ -244,7 +261,9 @@ def _text_request(line: str, source: str, number: int, max_difficulty: int) -> R
         raise _BadLine([*problems, f"unknown op {_clip(fields[2])!r}: expected mine or verify"])
     if not _ARITY[op][0] <= len(args) <= _ARITY[op][1]:
         # The arguments cannot be matched to names, so checking them would only add noise.
-        raise _BadLine([*problems, f"{op} takes {_USAGE[op]}; got {len(args)} fields after {op!r}"])
+        raise _BadLine(
+            [*problems, f"{op} takes {_USAGE[op]}; got {plural(len(args), 'field')} after {op!r}"]
+        )
     prev, difficulty, count, nonce = _text_args(problems, op, args, max_difficulty)
     if problems:
         raise _BadLine(problems)
@@ -322,6 +341,10 @@ def _json_object(line: str) -> dict[str, object]:
     try:
         value = json.loads(line, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:
+        if exc.pos == len(line) - len(line.lstrip()) and _is_tier(line.split()[0]):
+            # Starts with a tier, not with JSON: a text-format line.
+            message = "looks like the text format: use --input-format text (or auto)"
+            raise _BadLine([message]) from None
         raise _BadLine([f"invalid JSON: {exc.msg} at column {exc.colno}"]) from None
     except ValueError as exc:
         # Either our duplicate-key refusal or int()'s 4300-digit guard, whose
@@ -331,6 +354,14 @@ def _json_object(line: str) -> dict[str, object]:
     if not isinstance(value, dict):
         raise _BadLine([f"expected a JSON object, got {_json_type(value)}"])
     return value
+
+
+def _is_tier(word: str) -> bool:
+    try:
+        parse_tier(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -21,6 +21,7 @@ from .instructions import Request
 from .messages import Task
 from .protocol import Protocol
 from .tiers import TIERS, Tier
+from .words import plural
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class EnqueueReport:
 
     def summary(self) -> str:
         per_tier = " ".join(f"{t.value}={self.counts.get(t, 0)}" for t in TIERS)
-        return f"enqueued {len(self.ids)} requests ({per_tier}) batch={self.batch}"
+        return f"enqueued {plural(len(self.ids), 'request')} ({per_tier}) batch={self.batch}"
 
 
 @dataclass

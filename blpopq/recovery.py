@@ -16,6 +16,7 @@ from typing import Any
 
 from .messages import DeadLetter, DecodeError, load_json
 from .protocol import Claim, Protocol, TakenKind, safe_text
+from .words import item_name, plural
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ def _recover_one(
         body["history"] = history
     if body is None or len(history) >= max_deaths:
         if body is not None:
-            reason = f"its worker died {len(history)} times while it ran (limit {max_deaths})"
+            reason = (
+                f"its worker died {plural(len(history), 'time')} while it ran (limit {max_deaths})"
+            )
         elif kind is TakenKind.DUPLICATE:
             reason = "a copy reusing the id of an open task (its worker died before refusing it)"
         else:
@@ -88,7 +91,9 @@ def _recover_one(
         with_id = kind is not TakenKind.DUPLICATE
         letter = DeadLetter.for_item(item, reason, tier=tier.value, worker=reaper, with_id=with_id)
         if protocol.settle_dead(key, position, letter.to_json()):
-            log.error("dead-lettered task %s: %s", safe_text(key), reason)
+            name = safe_text(key)  # an item that is not a task is claimed as ~<position>
+            what = f"{item_name(None)} ({name})" if name.startswith("~") else item_name(name)
+            log.error("dead-lettered %s: %s", what, reason)
         return False
     if protocol.requeue(key, position, tier, _dumps(body)):
         log.warning(

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import tables
 from .messages import DecodeError, load_json
 from .protocol import Claim, Protocol, Snapshot
+from .tables import Column
+from .words import plural
 
 #: Seconds back from Redis TIME that count as "recent" for the rate.
 RECENT_WINDOW = 60.0
@@ -264,28 +266,39 @@ def _lease(expires_in: float) -> str:
     return f"lease ran out {duration(-expires_in)} ago"
 
 
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: set[int]) -> list[str]:
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+#: The tables' columns; ids, workers and running lists are clipped first, then columns are
+#: left out, so each table fits the terminal (``--json`` keeps everything).
+TIER_COLUMNS = (Column("tier"), Column("queued", right=True), Column("oldest", right=True))
+CLAIM_COLUMNS = (
+    Column("id", shrink_to=16),
+    Column("tier"),
+    Column("worker", shrink_to=12),
+    Column("position", right=True, drop=2),
+    Column("enqueued", right=True, drop=1),
+)
+WORKER_COLUMNS = (
+    Column("worker", shrink_to=12),
+    Column("heartbeat"),
+    Column("takes", right=True, drop=1),
+    Column("running", shrink_to=16),
+)
 
-    def line(row: tuple[str, ...]) -> str:
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        return "  ".join(cells).rstrip()
 
-    return [line(header), *(line(row) for row in rows)]
-
-
-def render_table(status: Status) -> str:
+def render_table(status: Status, width: int | None = None) -> str:
+    """The status as text, each table fitted to ``width`` cells (default: the terminal's,
+    80 when unknown)."""
+    width = tables.terminal_width() if width is None else width
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(status.time))
-    out = [f"blpopq status  namespace={status.namespace}  redis time {stamp} UTC", ""]
+    out = [
+        f"blpopq status  namespace={tables.printable(status.namespace)}  redis time {stamp} UTC",
+        "",
+    ]
     rows = []
     for t in status.tiers:
         unreadable = t.length and t.oldest_age is None
         rows.append((t.tier, str(t.length), "?" if unreadable else duration(t.oldest_age)))
     rows.append(("total", str(status.queued), ""))
-    out += _table(("tier", "queued", "oldest"), rows, {1, 2})
+    out += tables.render(TIER_COLUMNS, rows, width)
     out += ["", f"in flight: {len(status.in_flight)}"]
     if status.in_flight:
         claims = [
@@ -298,21 +311,21 @@ def render_table(status: Status) -> str:
             )
             for c in status.in_flight
         ]
-        out += _table(("id", "tier", "worker", "position", "enqueued"), claims, {3, 4})
+        out += tables.render(CLAIM_COLUMNS, claims, width)
     out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}"]
     if status.workers:
         workers = [
             (w.worker, _lease(w.lease_expires_in), str(w.takes), ",".join(w.tasks) or "-")
             for w in status.workers
         ]
-        out += _table(("worker", "heartbeat", "takes", "running"), workers, {2})
+        out += tables.render(WORKER_COLUMNS, workers, width)
     recent = status.recent
     at_least = "at least " if recent.capped else ""
     out += [
         "",
         f"results: {status.results}   dead letters: {status.dead_letters}   "
         f"served: {status.served} (results + dead letters)   open tasks: {status.open_tasks}",
-        f"recent: {at_least}{recent.results} results in the last {recent.window:g} s "
+        f"recent: {at_least}{plural(recent.results, 'result')} in the last {recent.window:g} s "
         f"({at_least}{recent.per_second:.2f}/s; counted on the newest {recent.sampled})",
     ]
     return "\n".join(out) + "\n"

@@ -37,6 +37,7 @@ from .metrics import Endpoint, start_endpoint
 from .notify import Notifier
 from .protocol import Protocol
 from .recovery import recover
+from .words import plural
 from .worker import Backoff, worker_identity, worker_process_main
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,8 @@ class Supervisor:
         if all(s.ready is not None and s.ready.is_set() for s in self._slots):
             self._announced_ready = True
             kernel = select_kernel(self.settings.kernel).name
-            log.info("ready: %d workers waiting for work (kernel %s)", len(self._slots), kernel)
+            ready = plural(len(self._slots), "worker")
+            log.info("ready: %s waiting for work (kernel %s)", ready, kernel)
             self._notifier.ready(self._status_text())
 
     def _report(self) -> None:
@@ -237,8 +239,9 @@ class Supervisor:
         n = len(self._slots)
         if not self._announced_ready:
             connected = sum(1 for s in self._slots if s.ready is not None and s.ready.is_set())
-            return f"starting: {connected} of {n} workers connected"
-        return f"{len(self._alive())} of {n} workers alive, {self._restarts} restarts"
+            return f"starting: {connected} of {plural(n, 'worker')} connected"
+        restarts = plural(self._restarts, "restart")
+        return f"{len(self._alive())} of {plural(n, 'worker')} alive, {restarts}"
 
     # --- stopping ----------------------------------------------------------------------------
     def _shut_down(self, wake: socket.socket) -> int:

@@ -34,6 +34,7 @@ from .recovery import recover
 from .redis_errors import Kind, classify
 from .runner import run_task
 from .tiers import Tier
+from .words import item_name
 
 log = logging.getLogger(__name__)
 
@@ -301,8 +302,8 @@ class Worker:
             taken.raw, reason, tier=taken.tier.value, worker=self.worker_id, with_id=not duplicate
         )
         log.warning(
-            "dead-lettering task %s from %s: %s",
-            letter.id,
+            "dead-lettering %s from %s: %s",
+            "a copy of an open task" if duplicate else item_name(letter.id),
             taken.tier.value,
             reason,
             extra={"task_id": letter.id, "tier": taken.tier.value},

@@ -42,7 +42,7 @@ from blpopq.keyspace import Keyspace
 from blpopq.producer import build_tasks, enqueue, new_batch_id
 
 NAMESPACE = "chaos"
-POISON_REASON = re.compile(r"its worker died \d+ times while it ran")
+POISON_REASON = re.compile(r"its worker died \d+ times? while it ran")
 #: Fault kinds and their weights; the first four are the original ones, in their old shares.
 FAULTS = {
     "kill": 45, "stop": 15, "cut": 20, "restart": 20,

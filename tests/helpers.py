@@ -93,7 +93,7 @@ class Daemon:
         raise AssertionError(f"no line matching {pattern!r} (waited={found}):\n{self.log}")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        self.wait_for_line(r"ready: \d+ workers", timeout)
+        self.wait_for_line(r"ready: \d+ workers? waiting", timeout)
 
     @property
     def worker_pids(self) -> list[int]:

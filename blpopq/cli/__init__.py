@@ -1,10 +1,11 @@
 """Command-line entry points: blpopq {produce,daemon,collect,run,status,dead,config} and the
-blpopq-* aliases.
+blpopq-{produce,daemon,collect,run,status} aliases.
 
 Only this package prints, configures logging, reads the environment and picks exit codes
 (see errors.py); everything it calls takes a Settings and returns values. Its layout:
 
     parser.py   the argparse parser, the option groups commands share, options -> Settings
+    helptext.py what --help says: summaries, descriptions, examples, the file format
     entry.py    main() and the console scripts; exception -> exit status and stderr line
     common.py   what commands share: connect to Redis, read an instruction file
     produce.py  produce              run.py      daemon and run (processes: ../pool.py)
@@ -17,6 +18,22 @@ sets each one's ``handler``; adding a group is that module plus its name in entr
 Imports go one way: entry -> command modules -> common, parser -> the library.
 """
 
-from .entry import build_parser, collect_main, daemon_main, main, produce_main, status_main
+from .entry import (
+    build_parser,
+    collect_main,
+    daemon_main,
+    main,
+    produce_main,
+    run_main,
+    status_main,
+)
 
-__all__ = ["build_parser", "collect_main", "daemon_main", "main", "produce_main", "status_main"]
+__all__ = [
+    "build_parser",
+    "collect_main",
+    "daemon_main",
+    "main",
+    "produce_main",
+    "run_main",
+    "status_main",
+]

@@ -7,20 +7,32 @@ import argparse
 import contextlib
 from typing import TextIO
 
-from ..collector import Outcomes, attention_order, render, wait_for, wait_until
+from ..collector import Outcomes, attention_order, render, table_layout, wait_for, wait_until
 from ..config import Settings
 from ..errors import EXIT_OK, ConfigError
 from ..protocol import Protocol
 from .common import connect
+from .helptext import about
 from .parser import Subparsers, common_options, output_options
 
 
 def register(commands: Subparsers) -> None:
-    collect = commands.add_parser("collect", help="print the attention order")
+    collect = commands.add_parser("collect", **about("collect"))
     collect.add_argument("--batch", help="only this batch")
     collect.add_argument("--follow", action="store_true", help="keep printing new results")
-    collect.add_argument("--expect", type=int, help="wait until N results (and dead letters)")
-    collect.add_argument("--timeout", type=float, help="with --expect: give up after S seconds")
+    collect.add_argument(
+        "--expect",
+        type=int,
+        metavar="N",
+        help="wait until N results and dead letters have arrived (default: print what is "
+        "there now)",
+    )
+    collect.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="with --expect: give up after S seconds, exit 4 (default: wait as long as it takes)",
+    )
     collect.add_argument(
         "--drain",
         action="store_true",
@@ -57,10 +69,14 @@ def _follow(
     """Print results as they arrive (each arrival in attention order), until interrupted;
     with ``drain``, remove each arrival from Redis once it is printed."""
     header = fmt != "jsonl"
+    fixed = None  # a table keeps the columns of its first arrival, under one header
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             wait_until(protocol, outcomes, lambda o: bool(o.results), None, tolerate_missed=True)
-            out.write(render(attention_order(outcomes.results), fmt, header=header))
+            arrival = attention_order(outcomes.results)
+            if fmt == "table" and fixed is None:
+                fixed = table_layout(arrival)
+            out.write(render(arrival, fmt, header=header, fixed=fixed))
             out.flush()
             if drain:
                 outcomes.discard_read(protocol)

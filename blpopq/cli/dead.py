@@ -10,28 +10,38 @@ from .. import deadletters
 from ..config import Settings
 from ..errors import EXIT_OK, InputError
 from .common import connect
+from .helptext import about
 from .parser import Subparsers, common_options
 
 _ID_HELP = "task id, or @N as `dead list` shows"
 
 
 def register(commands: Subparsers) -> None:
-    dead = commands.add_parser("dead", help="list, show, requeue or purge dead letters")
+    dead = commands.add_parser("dead", **about("dead"))
     dead.set_defaults(handler=cmd_dead)
     actions = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="id, tier, batch, when and why of each letter")
+    listing = _action(actions, "list", "id, tier, batch, when and why of each letter")
     common_options(listing)
-    show = actions.add_parser("show", help="the full dead letters, as pretty JSON")
+    show = _action(actions, "show", "the full dead letters, as pretty JSON")
     show.add_argument("ids", nargs="+", metavar="ID", help=_ID_HELP)
     common_options(show)
-    requeue = actions.add_parser(
-        "requeue", help="run dead tasks again: back at the tail of their tier, history cleared"
+    requeue = _action(
+        actions,
+        "requeue",
+        "run dead tasks again: back at the tail of their tier, registered like new tasks, "
+        "their history of worker deaths cleared",
     )
-    purge = actions.add_parser("purge", help="delete dead letters")
+    purge = _action(actions, "purge", "delete dead letters for good")
     for parser in (requeue, purge):
         parser.add_argument("ids", nargs="*", metavar="ID", help=_ID_HELP)
         parser.add_argument("--all", action="store_true", help="every dead letter")
         common_options(parser)
+
+
+def _action(actions: Subparsers, name: str, text: str) -> argparse.ArgumentParser:
+    """A ``dead`` action whose --help describes it too (argparse shows ``help`` only in the
+    list of actions)."""
+    return actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
 
 
 def cmd_dead(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

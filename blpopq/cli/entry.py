@@ -14,7 +14,7 @@ from .. import logs
 from ..errors import EXIT_INTERRUPTED, BlpopqError
 from ..redis_errors import as_blpopq_error
 from . import collect, config, dead, produce, run, status
-from .parser import Handler, Register, settings_from
+from .parser import Handler, Register, log_sources, settings_from
 from .parser import build_parser as _build_parser
 
 #: Every command group, in the order ``blpopq --help`` lists them. A new group is one module
@@ -35,9 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level, args.log_format)
+    environ = dict(os.environ if environ is None else environ)
     try:
-        settings = settings_from(args, dict(os.environ if environ is None else environ))
+        logging_ = log_sources(args, environ)
+        logs.configure(logging_["log_level"][0], logging_["log_format"][0])
+        settings = settings_from(args, environ)
         handler: Handler = args.handler
         return handler(args, settings, sys.stdout)
     except BlpopqError as exc:
@@ -67,6 +69,10 @@ def daemon_main() -> int:
 
 def collect_main() -> int:
     return _alias("collect")
+
+
+def run_main() -> int:
+    return _alias("run")
 
 
 def status_main() -> int:

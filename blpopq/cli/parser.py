@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeAlias
 
 from .. import __version__, logs
 from ..collector import FORMATS
-from ..config import ENVIRONMENT, Settings, build_settings, load_file
+from ..config import ENVIRONMENT, Settings, build_settings, default_workers, load_file
+from ..errors import ConfigError
 from ..kernels import SETTINGS as KERNEL_SETTINGS
 from ..metrics import port_option as metrics_port
+from . import helptext
 
 #: What a subcommand runs: parsed arguments and resolved settings in, exit status out.
 Handler = Callable[[argparse.Namespace, Settings, TextIO], int]
@@ -21,93 +24,160 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 #: A command group's ``register``: adds its subcommands, each with ``set_defaults(handler=)``.
 Register = Callable[[Subparsers], None]
 
-DESCRIPTION = (
-    "Command-line entry points: blpopq {produce,daemon,collect,run} and the blpopq-* aliases."
-)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: The logging options: environment variable and default. They are not Settings (workers get
+#: them by inheriting the configured logging when they fork), so no config file sets them.
+LOG_OPTIONS = {
+    "log_level": ("BLPOPQ_LOG_LEVEL", "INFO", LOG_LEVELS),
+    "log_format": ("BLPOPQ_LOG_FORMAT", "human", logs.FORMATS),
+}
+
+#: Instruction formats (``--input-format``); see blpopq.instructions.detect_format for auto.
+INPUT_FORMATS = ("auto", "text", "jsonl")
 
 
 def build_parser(groups: Sequence[Register]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blpopq", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(
+        prog="blpopq",
+        description=helptext.TOP,
+        epilog=helptext.TOP_EPILOG,
+        formatter_class=helptext.FORMATTER,
+    )
     parser.add_argument("--version", action="version", version=f"blpopq {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in groups:
         register(commands)
     return parser
 
 
+def _spell(value: object) -> str:
+    """A default as a user would write it: 2**36 rather than 68719476736."""
+    if isinstance(value, int) and value >= 2**16 and value & (value - 1) == 0:
+        return f"2**{value.bit_length() - 1}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+#: How a default reads where the bare value would not say enough.
+_DEFAULT_WORDS = {
+    "redis_url": "redis://localhost:6379; run: a private Redis of its own",
+    "workers": f"one per CPU this process may use, {default_workers()} here",
+    "keep_results": "0, keep all",
+    "metrics_port": "0, off",
+}
+
+
+def setting_help(name: str, text: str) -> str:
+    """``text`` and where the setting's value comes from when the flag is not given: its
+    environment variable, then the default (a flag > environment > --config file > default)."""
+    default = _DEFAULT_WORDS.get(name) or _spell(getattr(DEFAULTS, name))
+    return f"{text} (env {ENVIRONMENT[name]}; default {default})"
+
+
+DEFAULTS = Settings()
+
+
 def common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--redis-url",
-        help=f"Redis URL (env {ENVIRONMENT['redis_url']}; "
-        "default redis://localhost:6379; `run` embeds its own Redis)",
-    )
+    parser.add_argument("--redis-url", metavar="URL", help=setting_help("redis_url", "Redis URL"))
     parser.add_argument(
         "--namespace",
-        help="key namespace: keys are {NAMESPACE}:vip ... (env BLPOPQ_NAMESPACE, default blpopq)",
+        metavar="NS",
+        help=setting_help("namespace", "key namespace: keys are {NS}:vip ..."),
     )
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("BLPOPQ_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        choices=LOG_LEVELS,
         type=str.upper,
+        help="least severe log lines shown (env BLPOPQ_LOG_LEVEL; default INFO)",
     )
     parser.add_argument(
         "--log-format",
-        default=os.environ.get("BLPOPQ_LOG_FORMAT", "human"),
         choices=logs.FORMATS,
-        help="human lines, or one JSON object per line for log shippers (env BLPOPQ_LOG_FORMAT)",
+        help="human lines, or one JSON object per line for log shippers "
+        "(env BLPOPQ_LOG_FORMAT; default human)",
     )
     parser.add_argument(
         "--config",
+        metavar="FILE",
         default=os.environ.get("BLPOPQ_CONFIG"),
-        help="TOML file of settings, below flags and environment (env BLPOPQ_CONFIG)",
+        help="TOML file of settings, below flags and environment (env BLPOPQ_CONFIG; default none)",
     )
 
 
-def input_options(parser: argparse.ArgumentParser, *flags: str) -> None:
+def input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="instruction file, or - for standard input")
     parser.add_argument(
-        *flags,
         "--input-format",
         dest="input_format",
         default="auto",
-        choices=["auto", "text", "jsonl"],
-        help="instruction format (auto: jsonl if the name ends in .jsonl)",
+        choices=INPUT_FORMATS,
+        help="instruction format (default auto: jsonl if the name ends in .jsonl or the "
+        "first non-blank line starts with '{', else text)",
     )
     enqueue_options(parser)
 
 
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of another option: stores into the new option's ``dest`` and says, on
+    stderr, which spelling to use instead. Kept for one release after it was renamed."""
+
+    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(*args, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        sys.stderr.write(
+            f"{parser.prog}: warning: {option_string} is deprecated here and will be removed "
+            f"in the next release: use {self.new} (--format names output formats only)\n"
+        )
+        setattr(namespace, self.dest, values)
+
+
 def enqueue_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-difficulty", type=int, help="largest difficulty accepted (32)")
+    parser.add_argument(
+        "--max-difficulty",
+        type=int,
+        metavar="D",
+        help=setting_help("max_difficulty", "largest difficulty accepted"),
+    )
     parser.add_argument(
         "--max-work",
         type=int,
-        help="largest expected work of a mine request, count * 2**difficulty attempts (2**40)",
+        metavar="N",
+        help=setting_help(
+            "max_work", "largest expected work of a mine request, count * 2**difficulty attempts"
+        ),
     )
-    parser.add_argument("--chunk-size", type=int, help="tasks per atomic enqueue (50000)")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        metavar="N",
+        help=setting_help("chunk_size", "requests per atomic enqueue"),
+    )
 
 
 def worker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", "-w", type=int, help="worker processes (default: CPUs)")
-    parser.add_argument("--grace", type=float, help="seconds to finish a task on stop (30)")
-    parser.add_argument("--block-timeout", type=float, help="BLPOP timeout in seconds (2)")
-    parser.add_argument("--max-attempts", type=int, help="nonces tried per block (2**36)")
-    parser.add_argument(
-        "--lease",
-        type=float,
-        help="seconds without a heartbeat before a worker is declared dead (15)",
-    )
-    parser.add_argument(
-        "--orphan-grace",
-        type=float,
-        help="seconds before a task popped but never claimed is taken back (5)",
-    )
-    parser.add_argument("--reaper-period", type=float, help="seconds between reaper passes (5)")
-    parser.add_argument(
-        "--max-deaths",
-        type=int,
-        help="worker deaths a task may cause before it is dead-lettered (3)",
-    )
+    options = [
+        ("--workers", "-w", int, "N", "workers", "worker processes"),
+        ("--grace", None, float, "S", "grace", "seconds a running task may take to finish on stop"),
+        ("--block-timeout", None, float, "S", "block_timeout", "BLPOP timeout in seconds"),
+        ("--max-attempts", None, int, "N", "max_attempts", "nonces tried per block"),
+        ("--lease", None, float, "S", "lease",
+         "seconds without a heartbeat before a worker is declared dead"),
+        ("--orphan-grace", None, float, "S", "orphan_grace",
+         "seconds before a task popped but never claimed is taken back"),
+        ("--reaper-period", None, float, "S", "reaper_period", "seconds between reaper passes"),
+        ("--max-deaths", None, int, "N", "max_deaths",
+         "worker deaths a task may cause before it is dead-lettered"),
+    ]  # fmt: skip
+    for flag, short, kind, metavar, name, text in options:
+        flags = [flag, short] if short else [flag]
+        parser.add_argument(*flags, type=kind, metavar=metavar, help=setting_help(name, text))
     _pool_options(parser)
 
 
@@ -116,18 +186,25 @@ def _pool_options(parser: argparse.ArgumentParser) -> None:
         "--keep-results",
         type=int,
         metavar="N",
-        help="keep only the newest N results in Redis, trimmed as each is written (0: all)",
+        help=setting_help(
+            "keep_results", "keep only the newest N results in Redis, trimmed as each is written"
+        ),
     )
     parser.add_argument(
         "--metrics-port",
         type=metrics_port,
         metavar="PORT",
-        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (needs blpopq[metrics])",
+        help=setting_help(
+            "metrics_port",
+            "serve Prometheus metrics at http://127.0.0.1:PORT/metrics (needs blpopq[metrics])",
+        ),
     )
     parser.add_argument(
         "--kernel",
         choices=KERNEL_SETTINGS,
-        help="proof-of-work kernel: best available, best native, portable C, hashlib (auto)",
+        help=setting_help(
+            "kernel", "proof-of-work kernel: best available, best native, portable C, hashlib"
+        ),
     )
     parser.add_argument(
         "--allow-eviction",
@@ -137,7 +214,14 @@ def _pool_options(parser: argparse.ArgumentParser) -> None:
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", dest="output_format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--format",
+        dest="output_format",
+        choices=FORMATS,
+        default="table",
+        help="output: a table fitted to the terminal, JSON Lines with every field, or csv "
+        "(default table)",
+    )
 
 
 # --- options -> Settings ----------------------------------------------------------------------
@@ -160,3 +244,22 @@ def setting_sources(
     flags = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
     file_values = load_file(args.config) if args.config else {}
     return flags, environ, file_values
+
+
+def log_sources(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Log level and format, each as (value, where it came from): flag over environment over
+    default. A variable set to something else than a choice is a ConfigError."""
+    sources = {}
+    for name, (variable, default, choices) in LOG_OPTIONS.items():
+        flag = getattr(args, name, None)
+        text = environ.get(variable, "")
+        value = text.upper() if name == "log_level" else text
+        if flag is not None:
+            sources[name] = (flag, "flag")
+        elif not text:
+            sources[name] = (default, "default")
+        elif value in choices:
+            sources[name] = (value, f"env {variable}")
+        else:
+            raise ConfigError(f"{variable}={text!r} is not one of {', '.join(choices)}")
+    return sources

@@ -11,12 +11,27 @@ from typing import TextIO
 from ..config import Settings
 from ..errors import EXIT_OK
 from .common import connect, enqueue_reporting, read_requests
-from .parser import Subparsers, common_options, input_options
+from .helptext import about
+from .parser import (
+    INPUT_FORMATS,
+    DeprecatedAlias,
+    Subparsers,
+    common_options,
+    input_options,
+)
 
 
 def register(commands: Subparsers) -> None:
-    produce = commands.add_parser("produce", help="validate a file and enqueue its requests")
-    input_options(produce, "--format")
+    produce = commands.add_parser("produce", **about("produce"))
+    input_options(produce)
+    produce.add_argument(  # renamed after 0.1.0: --format names output formats only
+        "--format",
+        dest="input_format",
+        choices=INPUT_FORMATS,
+        action=DeprecatedAlias,
+        new="--input-format",
+        help="deprecated spelling of --input-format (removed in the next release)",
+    )
     common_options(produce)
     produce.set_defaults(handler=cmd_produce)
 

@@ -21,19 +21,21 @@ from ..messages import FAILED_STATUSES
 from ..pool import daemon_process, redis_for_run
 from ..protocol import Protocol
 from ..supervisor import Supervisor
+from ..words import plural
 from .common import connect, enqueue_reporting, read_requests
+from .helptext import about
 from .parser import Subparsers, common_options, input_options, output_options, worker_options
 
 log = logging.getLogger("blpopq")
 
 
 def register(commands: Subparsers) -> None:
-    daemon = commands.add_parser("daemon", help="run the worker pool until SIGTERM/SIGINT")
+    daemon = commands.add_parser("daemon", **about("daemon"))
     worker_options(daemon)
     common_options(daemon)
     daemon.set_defaults(handler=cmd_daemon)
 
-    run = commands.add_parser("run", help="produce, work and collect one file, then exit")
+    run = commands.add_parser("run", **about("run"))
     input_options(run)
     worker_options(run)
     output_options(run)
@@ -47,8 +49,8 @@ def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     check_eviction(protocol, args.allow_eviction)
     protocol.client.close()
     log.info(
-        "blpopq daemon: %d workers on %s namespace %s",
-        settings.worker_count,
+        "blpopq daemon: %s on %s namespace %s",
+        plural(settings.worker_count, "worker"),
         mask_url(settings.url),
         settings.namespace,
     )

@@ -11,15 +11,14 @@ from ..config import Settings
 from ..errors import EXIT_OK, ConfigError
 from ..status import gather, render_table, to_json
 from .common import connect
+from .helptext import about
 from .parser import Subparsers, common_options
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
 def register(commands: Subparsers) -> None:
-    status = commands.add_parser(
-        "status", help="queue lengths and ages, tasks in flight, workers, dead letters, rate"
-    )
+    status = commands.add_parser("status", **about("status"))
     status.add_argument(
         "--json", action="store_true", help="one JSON object (stable keys) instead of tables"
     )

@@ -14,11 +14,13 @@ import re
 import signal
 import subprocess
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import redis
+import wcwidth
 
 from blpopq.embedded import RedisServer, free_port
 from blpopq.protocol import Keyspace
@@ -41,7 +43,7 @@ RESULT_KEYS = (
     "finished_at", "error",
 )  # fmt: skip
 SUMMARY = re.compile(
-    r"^enqueued (\d+) requests \(vip=(\d+) alto=(\d+) comun=(\d+)\) batch=(\S+)$", re.MULTILINE
+    r"^enqueued (\d+) requests? \(vip=(\d+) alto=(\d+) comun=(\d+)\) batch=(\S+)$", re.MULTILINE
 )
 
 #: prev_hash(27) at difficulty 22: the smallest qualifying nonce, found once offline with
@@ -432,8 +434,10 @@ def test_unreachable_redis_exits_3_with_one_clear_line_and_no_secret(
 # --- 9. blpopq run with an embedded Redis -----------------------------------------------------
 
 
-def run_embedded(path: Path, namespace: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = cli_env()
+def run_embedded(
+    path: Path, namespace: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = env or cli_env()
     assert "REDIS_URL" not in env
     return run_cli(
         "blpopq", "run", str(path), "--workers", "2", "--block-timeout", "0.5", "--grace", "5",
@@ -456,9 +460,10 @@ def test_run_embeds_redis_and_prints_one_row_per_request(namespace: str, tmp_pat
 
     table = run_embedded(path, namespace)
     assert table.returncode == 0, table.stderr
-    header, *rows = table.stdout.splitlines()
+    header, *rows, note = table.stdout.splitlines()
     assert header.split()[:5] == ["position", "tier", "client", "op", "status"]
     assert len(rows) == 5, table.stdout
+    assert note.endswith("left out to fit 80 columns)")  # piped: 80 columns
     assert sorted(row.split()[2] for row in rows) == ["ana", "bob", "cai", "dan", "eva"]
 
     jsonl = run_embedded(path, namespace, "--format", "jsonl")
@@ -468,6 +473,27 @@ def test_run_embeds_redis_and_prints_one_row_per_request(namespace: str, tmp_pat
     positions = [r["position"] for r in results]
     assert positions == sorted(positions) and len(set(positions)) == 5
     assert {r["status"] for r in results} == {"ok", "valid"}
+
+
+def test_run_table_aligns_by_terminal_cells_and_fits_the_terminal(
+    namespace: str, tmp_path: Path
+) -> None:
+    """Issue 11, item 10: wide (東京銀行) and decomposed (José as e + U+0301) client names keep
+    the columns after them in place, and the table fits the terminal's width ($COLUMNS here)
+    by clipping and leaving out columns."""
+    jose = unicodedata.normalize("NFD", "José")
+    clients = ["東京銀行", jose, "Ana"]
+    lines = [f"vip {c} mine {prev_hash(n)} 2" for n, c in enumerate(clients)]
+    path = write(tmp_path, "names.txt", lines)
+    for columns in (200, 80, 50):
+        done = run_embedded(path, namespace, env=cli_env(COLUMNS=str(columns)))
+        assert done.returncode == 0, done.stderr
+        table = [line for line in done.stdout.splitlines() if not line.startswith("(")]
+        assert len(table) == 4, done.stdout
+        assert all(wcwidth.width(line) <= columns for line in table), done.stdout
+        op_cells = {wcwidth.width(line[: line.index("mine")]) for line in table[1:]}
+        assert len(op_cells) == 1, done.stdout  # "mine" starts in the same cell on every row
+        assert op_cells == {wcwidth.width(table[0][: table[0].index("op")])}
 
 
 def test_run_exit_status_separates_invalid_answers_from_failed_tasks(
@@ -526,7 +552,7 @@ def test_produce_reads_jsonl_files(
     redis_server: RedisServer, namespace: str, client: redis.Redis, tmp_path: Path
 ) -> None:
     """Guarantee: a .jsonl instruction file is read as JSON Lines (auto-detected by name, or
-    forced with --format jsonl) and enqueued like the text format."""
+    forced with --input-format jsonl) and enqueued like the text format."""
     objects = [
         {"tier": "alto", "client": "ana", "op": "mine", "prev": prev_hash(1), "difficulty": 3},
         {"tier": "vip", "client": "bob", "op": "verify", "prev": prev_hash(2), "nonce": 7,
@@ -539,7 +565,7 @@ def test_produce_reads_jsonl_files(
     forced = write(tmp_path, "requests.data", lines)
 
     first = produce(redis_server, namespace, auto)
-    second = produce(redis_server, namespace, forced, "--format", "jsonl")
+    second = produce(redis_server, namespace, forced, "--input-format", "jsonl")
 
     tasks = queued_tasks(client, namespace)
     assert len(tasks) == 6
@@ -551,6 +577,40 @@ def test_produce_reads_jsonl_files(
         assert [t["line"] for t in mine] == [1, 2, 3]
         assert {t["source"] for t in mine} == {str(path)}
         assert (mine[1]["nonce"], mine[2]["count"], mine[2]["prev"]) == (7, 3, prev_hash(3))
+
+
+def test_produce_detects_json_lines_on_stdin_and_keeps_the_old_spelling(
+    redis_server: RedisServer, namespace: str, client: redis.Redis, tmp_path: Path
+) -> None:
+    """JSON Lines on stdin are read as JSON Lines without a flag (issue 11, item 6); forced
+    through the text parser they get one hint per line; produce's old --format spelling of
+    --input-format still works for one release, with a deprecation note."""
+    lines = [
+        json.dumps({"tier": "alto", "client": "ana", "op": "mine", "prev": prev_hash(1),
+                    "difficulty": 1}),
+        json.dumps({"tier": "vip", "client": "bob", "op": "mine", "prev": prev_hash(2),
+                    "difficulty": 1}),
+    ]  # fmt: skip
+    data = "".join(line + "\n" for line in lines).encode()
+    done = run_cli("blpopq-produce", "-", *target(redis_server, namespace), input=data)
+    assert done.returncode == 0, done.stderr
+    assert SUMMARY.search(done.stdout), done.stdout
+
+    wrong = run_cli(
+        "blpopq-produce", "-", "--input-format", "text", *target(redis_server, namespace),
+        input=data,
+    )  # fmt: skip
+    assert wrong.returncode == 2
+    assert wrong.stderr.count("looks like JSON Lines: use --input-format jsonl") == 2
+    assert "unknown tier" not in wrong.stderr and "unknown op" not in wrong.stderr
+
+    old = run_cli(
+        "blpopq-produce", str(write(tmp_path, "requests.data", lines)), "--format", "jsonl",
+        *target(redis_server, namespace),
+    )  # fmt: skip
+    assert old.returncode == 0, old.stderr
+    assert "--format is deprecated here" in old.stderr and "use --input-format" in old.stderr
+    assert len(queued_tasks(client, namespace)) == 4
 
 
 def test_collect_follow_prints_results_as_they_arrive(

@@ -22,7 +22,7 @@ from blpopq.protocol import Protocol
 from blpopq.recovery import recover
 from blpopq.tiers import Tier
 
-from ..helpers import Daemon, prev_hash, run_cli
+from ..helpers import Daemon, cli_env, prev_hash, run_cli
 
 
 def request(tier: Tier, n: int) -> Request:
@@ -33,8 +33,9 @@ def target(server: RedisServer, namespace: str) -> list[str]:
     return ["--redis-url", server.url, "--namespace", namespace]
 
 
-def dead(server: RedisServer, namespace: str, *args: str) -> Any:
-    return run_cli("blpopq", "dead", *args, *target(server, namespace))
+def dead(server: RedisServer, namespace: str, *args: str, columns: int | None = None) -> Any:
+    env = cli_env(COLUMNS=str(columns)) if columns else None
+    return run_cli("blpopq", "dead", *args, *target(server, namespace), env=env)
 
 
 def letters(client: redis.Redis, protocol: Protocol) -> list[dict[str, Any]]:
@@ -86,16 +87,21 @@ def test_list_shows_id_tier_batch_time_and_a_truncated_reason(
 ) -> None:
     task_id, _ = poison(protocol, Tier.VIP, 1)
     garbage_letter(protocol, reason="x" * 200)
-    done = dead(redis_server, namespace, "list")
+    done = dead(redis_server, namespace, "list", columns=200)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["#", "id", "tier", "batch", "at", "reason"]
     first, second = lines[1].split(maxsplit=5), lines[2].split(maxsplit=5)
     assert first[:4] == ["@1", task_id, "vip", task_id.rsplit(".", 1)[0]]
-    assert first[5].startswith("its worker died 1 times")
+    assert first[5].startswith("its worker died 1 time while")
     assert second[:4] == ["@2", "-", "alto", "-"]
     assert second[5] == "x" * 59 + "…"  # truncated to 60 characters
     assert lines[3] == "2 dead letters"
+    # Piped, with no COLUMNS: fitted to 80 columns, the batch left out (issue 11, item 10).
+    narrow = dead(redis_server, namespace, "list").stdout.splitlines()
+    assert max(len(line) for line in narrow) <= 80
+    assert narrow[0].split() == ["#", "id", "tier", "at", "reason"]
+    assert narrow[3] == "(batch left out to fit 80 columns)"
 
 
 def test_show_prints_the_full_letter_as_pretty_json(
@@ -244,6 +250,8 @@ def test_a_daemons_dead_letters_can_be_requeued_once_fixed_or_purged(
     assert [entry["id"] for entry in after] == [None, "x.1"]
     assert after[1]["at"] > before["at"]  # a new letter: the task was taken and run again
     assert daemon.log.count("dead-lettering task x.1") == 2
+    assert daemon.log.count("dead-lettering an item without an id from comun") == 1
+    assert "task None" not in daemon.log  # issue 11, item 11
     purged = dead(redis_server, namespace, "purge", "@1")
     assert purged.returncode == 0, purged.stderr
     assert [entry["id"] for entry in letters(client, protocol)] == ["x.1"]

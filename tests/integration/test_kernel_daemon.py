@@ -64,7 +64,7 @@ def test_a_worker_searching_seconds_on_the_native_kernel_keeps_its_lease(
     budget = SEARCH_CHUNKS * kernels.CHUNKS[kernel]
     keys = Keyspace(namespace)
     with start(redis_server, namespace, "--max-attempts", str(budget)) as daemon:
-        daemon.wait_for_line(rf"ready: 1 workers waiting for work \(kernel {kernel}\)")
+        daemon.wait_for_line(rf"ready: 1 worker waiting for work \(kernel {kernel}\)")
         produce_endless(redis_server, namespace, tmp_path)
         wait_until(lambda: client.llen(keys.results) == 1, "the result", daemon, timeout=120)
         assert daemon.stop() == 0, daemon.log

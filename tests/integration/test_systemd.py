@@ -146,7 +146,7 @@ def test_daemon_reports_ready_status_watchdog_and_stopping(
         listener.wait_for(has("WATCHDOG", "1"), "a watchdog ping after READY=1", daemon)
 
         os.kill(daemon.worker_pids[0], signal.SIGKILL)
-        restarted = "2 of 2 workers alive, 1 restarts"
+        restarted = "2 of 2 workers alive, 1 restart"
         listener.wait_for(has("STATUS", restarted), "the status after a restart", daemon)
         listener.wait_for(has("WATCHDOG", "1"), "a watchdog ping after the restart", daemon)
 

@@ -58,7 +58,7 @@ def test_attention_order_sorts_by_position() -> None:
 
 def test_render_formats() -> None:
     rows = [result(1), result(2, "alto", "invalid")]
-    table = render(rows, "table").splitlines()
+    table = render(rows, "table", width=200).splitlines()
     assert table[0].split() == list(COLUMNS) and len(table) == 3
     assert "invalid" in table[2] and table[1].split()[-2:] == ["500.0", "250.0"]
     parsed = list(csv.DictReader(io.StringIO(render(rows, "csv"))))

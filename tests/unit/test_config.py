@@ -94,6 +94,27 @@ def test_a_bad_toml_file_is_an_error_naming_the_culprit(tmp_path, text: str, mes
         load_file(str(path))
 
 
+def test_every_bad_key_of_a_toml_file_is_reported_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from blpopq.config import load_file
+
+    path = tmp_path / "bad.toml"
+    path.write_text('workerz = 3\ngrace = true\nlease = 5\nworkers = "4"\n')
+    with pytest.raises(ConfigError) as info:
+        load_file(str(path))
+    assert str(info.value).splitlines() == [
+        f"{path}: unknown setting 'workerz'",
+        f"{path}: grace = true is not a valid float",
+        f'{path}: workers = "4" is not a valid int',
+    ]
+
+
+def test_every_out_of_range_setting_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_settings({"grace": -1.0, "lease": 0.0, "namespace": "a b"}, {})
+    message = str(info.value)
+    assert "grace must be" in message and "lease must be" in message and "a b" in message
+
+
 @pytest.mark.parametrize(
     "namespace",
     ["ná", "a b", "tab\there", "new\nline", "glob*", "q?", "[x]", "{x}", "a:b", "x" * 65, "\x00"],

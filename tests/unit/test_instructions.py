@@ -14,6 +14,7 @@ from blpopq.instructions import (
     LineError,
     Request,
     decode_source,
+    detect_format,
     parse,
     parse_jsonl,
     parse_text,
@@ -189,7 +190,7 @@ def test_leading_zeros_are_plain_decimal() -> None:
         (f"vip a mine {H[:-1]}g 1", "prev_hash must be 64 hexadecimal digits, found 'g'"),
         (
             f"vip a mine {H}",
-            "mine takes <prev_hash> <difficulty> [<count>]; got 1 fields after 'mine'",
+            "mine takes <prev_hash> <difficulty> [<count>]; got 1 field after 'mine'",
         ),
         (
             f"vip a mine {H} 1 2 3 4",
@@ -203,8 +204,8 @@ def test_leading_zeros_are_plain_decimal() -> None:
             f"vip a verify {H} 1 2 3",
             "verify takes <prev_hash> <nonce> <difficulty>; got 4 fields after 'verify'",
         ),
-        ("vip a", "expected <tier> <client> <op> ...; got 2 field(s)"),
-        ("vip", "expected <tier> <client> <op> ...; got 1 field(s)"),
+        ("vip a", "expected <tier> <client> <op> ...; got 2 fields"),
+        ("vip", "expected <tier> <client> <op> ...; got 1 field"),
         (f"vip a mine {H} 1 0", "count must be >= 1, got 0"),
         (f"vip a mine {H} 1 1001", "count 1001 is above the maximum 1000"),
         (f"vip a mine {H} 1 {'9' * 41}", f"count {'9' * 39}… is too large"),
@@ -452,6 +453,33 @@ def test_parse_auto_picks_format_by_suffix() -> None:
     assert parse(f"vip a mine {H} 1", "-")[0].source == "-"
     with pytest.raises(InstructionError):
         parse(f"vip a mine {H} 1", "x.jsonl")
+
+
+def test_parse_auto_reads_json_lines_by_their_first_line() -> None:
+    """JSON Lines on stdin or under any name are read as such (issue 11, item 6)."""
+    text = "\n  \n" + obj() + "\n" + obj(client="bob") + "\n"
+    assert [r.client for r in parse(text, "<stdin>")] == ["ana", "bob"]
+    assert [r.line for r in parse("\ufeff" + text, "requests.data")] == [3, 4]
+    assert detect_format("# comment\n" + obj(), "f") == "text"  # JSON Lines have no comments
+    assert detect_format("", "<stdin>") == detect_format(f"vip a mine {H} 1", "f") == "text"
+    assert detect_format(f"vip a mine {H} 1", "f.jsonl") == "jsonl"
+
+
+def test_json_forced_through_the_text_parser_gets_one_hint_per_line() -> None:
+    text = obj().replace(",", ", ") + "\n" + obj(client="bob").replace(",", ", ")
+    with pytest.raises(InstructionError) as info:
+        parse(text, "<stdin>", fmt="text")
+    assert [(e.line, e.message) for e in info.value.errors] == [
+        (1, "looks like JSON Lines: use --input-format jsonl (or auto)"),
+        (2, "looks like JSON Lines: use --input-format jsonl (or auto)"),
+    ]
+
+
+def test_text_forced_through_the_json_parser_gets_a_hint() -> None:
+    assert json_errors(f"vip a mine {H} 1", "hello") == [
+        (1, "looks like the text format: use --input-format text (or auto)"),
+        (2, "invalid JSON: Expecting value at column 1"),
+    ]
 
 
 def test_parse_explicit_format() -> None:
