@@ -49,15 +49,24 @@ def run_cli(
 
 
 class Daemon:
-    """``blpopq-daemon`` as a subprocess, its stderr watched for the lines tests wait on."""
+    """``blpopq-daemon`` (or another ``command``) as a subprocess, its stderr watched for the
+    lines tests wait on; ``new_session`` gives it a process group of its own, as a shell gives
+    a foreground job."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        command: str = "blpopq-daemon",
+        new_session: bool = False,
+    ) -> None:
         self.process = subprocess.Popen(
-            [str(BIN / "blpopq-daemon"), *args],
+            [str(BIN / command), *args],
             env=env or cli_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=new_session,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()

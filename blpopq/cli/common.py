@@ -14,10 +14,11 @@ import redis
 
 from ..config import Settings
 from ..connection import check_reachable, make_client
-from ..errors import InputError, Interrupted
+from ..errors import BlpopqError, InputError, Interrupted
 from ..instructions import DEFAULT_MAX_WORK, InstructionError, Request, decode_source, parse
 from ..producer import EnqueueReport, Progress, enqueue
 from ..protocol import Protocol
+from ..redis_errors import as_blpopq_error
 
 
 def connect(settings: Settings) -> Protocol:
@@ -59,6 +60,41 @@ def enqueue_reporting(
             refused = isinstance(exc, (redis.ResponseError, Interrupted))
             sys.stderr.write(progress.partial(maybe_in_flight=not refused) + "\n")
         raise
+
+
+class Stops:
+    """SIGINT and SIGTERM received while ``recorded_stops`` was active, counted and nothing
+    else: the loop that reads ``count`` decides what each one means."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def record(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+
+@contextlib.contextmanager
+def recorded_stops() -> Iterator[Stops]:
+    """Count SIGINT and SIGTERM instead of raising KeyboardInterrupt or dying; the previous
+    handlers come back at the end."""
+    stops = Stops()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, stops.record) for signum in signals}
+    try:
+        yield stops
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def as_failure(exc: BaseException) -> BlpopqError:
+    """What main would make of ``exc``: blpopq's own errors as they are, Redis's classified
+    (exit 3 or 5)."""
+    if isinstance(exc, BlpopqError):
+        return exc
+    if isinstance(exc, redis.RedisError):
+        return as_blpopq_error(exc, "Redis failed")
+    raise TypeError(f"not a failure main reports: {exc!r}")
 
 
 @contextlib.contextmanager
