@@ -16,7 +16,8 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 
 from .config import Settings
@@ -72,15 +73,49 @@ class PoolProcess:
         return not self._process.is_alive()
 
 
+class _StderrRelay:
+    """The daemon's stderr (its workers' too: they inherit it) through a pipe, each line
+    handed to ``sink``: a live display on our terminal prints them above itself, where
+    direct writes would tear it."""
+
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        self._sink = sink
+        self.read_fd, self.write_fd = os.pipe()
+        self._thread = threading.Thread(target=self._pump, name="stderr-relay", daemon=True)
+
+    def in_child(self) -> None:
+        os.dup2(self.write_fd, 2)
+        os.close(self.write_fd)
+        os.close(self.read_fd)
+
+    def start(self) -> None:
+        """In the parent, after the fork: only children hold the write end now, so the
+        pipe ends when the last of them exits."""
+        os.close(self.write_fd)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        with open(self.read_fd, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                self._sink(line)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
 @contextlib.contextmanager
-def daemon_process(settings: Settings) -> Iterator[PoolProcess]:
+def daemon_process(
+    settings: Settings, stderr_lines: Callable[[str], None] | None = None
+) -> Iterator[PoolProcess]:
     """The worker pool in a child process (its own signal handling, its own session), stopped
     on exit, or by its lifeline if we die first: the same SIGTERM, so it stops its workers
-    gracefully. The caller may stop it sooner through the handle."""
+    gracefully. The caller may stop it sooner through the handle. With ``stderr_lines``, the
+    pool's log lines are handed to it instead of going to our stderr."""
     require_main_thread("the daemon")
     lifeline = Lifeline()
+    relay = _StderrRelay(stderr_lines) if stderr_lines is not None else None
     process = multiprocessing.get_context("fork").Process(
-        target=_daemon_main, args=(settings, lifeline), name="blpopq-daemon"
+        target=_daemon_main, args=(settings, lifeline, relay), name="blpopq-daemon"
     )
     # Blocked across fork, so that nothing reaches the child before it has left our process
     # group and set its own handlers (_daemon_main); a signal for us waits until after start.
@@ -89,6 +124,8 @@ def daemon_process(settings: Settings) -> Iterator[PoolProcess]:
         process.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    if relay is not None:
+        relay.start()
     pool = PoolProcess(process)
     try:
         yield pool
@@ -99,9 +136,11 @@ def daemon_process(settings: Settings) -> Iterator[PoolProcess]:
             process.kill()
             process.join()
         lifeline.close()
+        if relay is not None:
+            relay.join(5.0)  # the last lines, once every child has closed the pipe
 
 
-def _daemon_main(settings: Settings, lifeline: Lifeline) -> None:
+def _daemon_main(settings: Settings, lifeline: Lifeline, relay: _StderrRelay | None) -> None:
     # A session of its own: a terminal's Ctrl-C (SIGINT to its foreground process group) is
     # for `run`, which asks the pool to stop once, not twice. A SIGINT that reached us before
     # setsid is pending (blocked by the parent) and SIG_IGN discards it; a SIGTERM from the
@@ -110,5 +149,7 @@ def _daemon_main(settings: Settings, lifeline: Lifeline) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.setsid()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    if relay is not None:
+        relay.in_child()
     lifeline.hold(deadline=None)  # the supervisor bounds its own stop (and kills stragglers)
     sys.exit(Supervisor(settings).run())

@@ -25,8 +25,15 @@ from ..errors import (
 from ..messages import FAILED_STATUSES
 from ..protocol import Protocol
 from ..supervisor import Supervisor
-from .common import as_failure, connect, read_requests, recorded_stops
-from .parser import Subparsers, common_options, input_options, output_options, worker_options
+from .common import as_failure, connect, read_requests, recorded_stops, warn_heavy
+from .parser import (
+    Subparsers,
+    common_options,
+    input_options,
+    output_options,
+    quiet_option,
+    worker_options,
+)
 from .runbatch import Ending, serve_batch
 
 log = logging.getLogger("blpopq")
@@ -42,7 +49,10 @@ def register(commands: Subparsers) -> None:
     input_options(run)
     worker_options(run)
     output_options(run)
-    run.add_argument("--timeout", type=float, help="give up waiting after S seconds")
+    run.add_argument(
+        "--timeout", type=float, help="stop after S seconds: running tasks go back (exit 4)"
+    )
+    quiet_option(run)
     common_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -79,11 +89,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     requests = read_requests(
         args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
     )
+    warn_heavy("run", requests, settings.kernel)
     failure: BlpopqError | None = None
     with recorded_stops() as stops:
         ending = Ending(stops, embedded=not settings.redis_url)
         try:
-            serve_batch(settings, requests, args.timeout, ending)
+            serve_batch(settings, requests, args.timeout, ending, args.quiet)
         except (redis.RedisError, RedisUnavailable, RedisRefused) as exc:
             if ending.outcomes is None:
                 raise  # nothing was enqueued: main says why

@@ -12,6 +12,7 @@ last, once the pool has written every outcome and put back every task.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..collector import Outcomes, wait_until
@@ -23,6 +24,7 @@ from ..pool import PoolProcess, daemon_process, redis_for_run
 from ..producer import EnqueueReport
 from ..protocol import Protocol
 from .common import Stops, connect, enqueue_reporting
+from .progress import reporter
 
 log = logging.getLogger("blpopq")
 
@@ -75,10 +77,15 @@ class Ending:
 
 
 def serve_batch(
-    settings: Settings, requests: list[Request], timeout: float | None, ending: Ending
+    settings: Settings,
+    requests: list[Request],
+    timeout: float | None,
+    ending: Ending,
+    quiet: bool = False,
 ) -> None:
-    """Enqueue the batch and serve it until it ends (see the module's docstring); ``ending``
-    says how. The pool stops before its Redis, and the results are read once more after."""
+    """Enqueue the batch and serve it until it ends (see the module's docstring), showing
+    progress unless ``quiet``; ``ending`` says how it ended. The pool stops before its Redis,
+    and the results are read once more after it has stopped."""
     with redis_for_run(settings) as url:
         settings = replace(settings, redis_url=url)
         where = "the embedded Redis" if ending.embedded else mask_url(url)
@@ -89,37 +96,64 @@ def serve_batch(
         log.info("%s", report.summary())
         outcomes.batch = report.batch
         ending.outcomes, ending.report = outcomes, report
-        with daemon_process(settings) as pool:
-            _wait(protocol, pool, ending, timeout, settings.grace)
-        outcomes.refresh(protocol)  # those finished while the pool stopped
+        tiers = {tier.value: count for tier, count in report.counts.items()}
+        shown = reporter(len(report.ids), tiers, quiet)
+        # The pool is forked before the display starts its thread, and sends its log lines
+        # through it when the display would be torn by them.
+        relay = shown.log_line if shown.relays_stderr else None
+        with daemon_process(settings, relay) as pool, shown:
+            _wait(protocol, pool, ending, timeout, shown.update)
+            _until_stopped(protocol, pool, ending, shown.update)
+            outcomes.refresh(protocol)  # those finished while the pool stopped
+            shown.update(outcomes)
         if outcomes.count < len(report.ids):
             ending.left = protocol.open_tasks(report.ids)
         protocol.client.close()
 
 
 def _wait(
-    protocol: Protocol, pool: PoolProcess, ending: Ending, timeout: float | None, grace: float
+    protocol: Protocol,
+    pool: PoolProcess,
+    ending: Ending,
+    timeout: float | None,
+    on_refresh: Callable[[Outcomes], None],
 ) -> None:
-    """Until every outcome of the batch is read, the timeout, or a stop request; on those
-    two, stop the pool (at once, or within the grace)."""
+    """Until every outcome of the batch is read, the timeout, or a stop request; then ask
+    the pool to stop: at once on the timeout, else within the grace."""
     assert ending.outcomes is not None and ending.report is not None
     outcomes, expected, stops = ending.outcomes, len(ending.report.ids), ending.stops
     try:
-        wait_until(protocol, outcomes, lambda o: o.count >= expected or stops.count > 0, timeout)
+        wait_until(
+            protocol,
+            outcomes,
+            lambda o: o.count >= expected or stops.count > 0,
+            timeout,
+            on_refresh=on_refresh,
+        )
     except WaitTimeout as exc:
         ending.timeout = exc
-        pool.stop(now=True)  # daemon_process's exit waits for it
+        pool.stop(now=True)
         return
-    if outcomes.count >= expected:
-        return
-    ending.interrupted = True
-    log.warning(
-        "interrupted: running tasks finish within the grace (%g s) or go back to their "
-        "queue; Ctrl-C again to put them back now",
-        grace,
-    )
+    if outcomes.count < expected:
+        ending.interrupted = True
+        log.warning(
+            "interrupted: running tasks finish within the grace or go back to their queue; "
+            "Ctrl-C again to put them back now"
+        )
     pool.stop()
+
+
+def _until_stopped(
+    protocol: Protocol,
+    pool: PoolProcess,
+    ending: Ending,
+    on_refresh: Callable[[Outcomes], None],
+) -> None:
+    """Read results while the pool stops (tasks finishing within the grace); a second stop
+    request puts running tasks back now."""
+    assert ending.outcomes is not None
     while not pool.wait(_POLL):
-        if stops.count > 1:
+        if ending.stops.count > 1:
             pool.stop(now=True)
-        outcomes.refresh(protocol)
+        ending.outcomes.refresh(protocol)
+        on_refresh(ending.outcomes)
