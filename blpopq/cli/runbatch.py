@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..collector import Outcomes, wait_until
+from ..collector import Outcomes, ResultsMissed, wait_until
 from ..config import Settings
 from ..connection import mask_url
 from ..errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, BlpopqError, WaitTimeout
@@ -65,6 +65,8 @@ class Ending:
             return None
         queued, claimed = self.left
         why = "interrupted" if self.interrupted else "timed out"
+        if isinstance(self.timeout, ResultsMissed):
+            why = "results removed unread"  # retention or a drain: the error line says which
         line = (
             f"{why}: {queued} of {len(self.report.ids)} tasks of batch {self.report.batch} "
             f"left queued in {self.where}"
