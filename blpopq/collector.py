@@ -153,8 +153,11 @@ def wait_until(
     done: Callable[[Outcomes], bool],
     timeout: float | None,
     tolerate_missed: bool = False,
+    on_refresh: Callable[[Outcomes], None] | None = None,
 ) -> None:
     """Refresh ``outcomes`` until ``done(outcomes)``; WaitTimeout past ``timeout`` seconds.
+    ``on_refresh`` sees ``outcomes`` after every read (a progress display), at least every
+    0.1 s while waiting.
 
     ResultsMissed as soon as results were removed before they were read and ``done`` does not
     hold yet: what it waits for may be among them, and waiting on would never end (unless
@@ -166,6 +169,8 @@ def wait_until(
     interval = 0.005
     while True:
         outcomes.refresh(protocol)
+        if on_refresh is not None:
+            on_refresh(outcomes)
         if done(outcomes):
             return
         if outcomes.missed and not tolerate_missed:
@@ -183,9 +188,15 @@ def wait_until(
         interval = min(interval * 2, 0.1)
 
 
-def wait_for(protocol: Protocol, outcomes: Outcomes, expected: int, timeout: float | None) -> None:
+def wait_for(
+    protocol: Protocol,
+    outcomes: Outcomes,
+    expected: int,
+    timeout: float | None,
+    on_refresh: Callable[[Outcomes], None] | None = None,
+) -> None:
     """Wait until ``outcomes`` holds ``expected`` results and dead letters in all."""
-    wait_until(protocol, outcomes, lambda o: o.count >= expected, timeout)
+    wait_until(protocol, outcomes, lambda o: o.count >= expected, timeout, on_refresh=on_refresh)
 
 
 # --- rendering (pure) ---------------------------------------------------------------------------

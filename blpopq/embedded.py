@@ -67,7 +67,8 @@ class RedisServer:
     """One redis-server process we own. No persistence unless ``extra_args`` asks for it.
 
     Listens on a unix socket in its directory, and also on 127.0.0.1:``port`` when a port is
-    given (tests use the port so they can restart the server at the same address).
+    given (tests use the port so they can restart the server at the same address). With
+    ``own_session`` it runs in a session of its own, out of reach of the terminal's signals.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class RedisServer:
         directory: str | Path | None = None,
         extra_args: tuple[str, ...] = (),
         die_with_parent: bool = False,
+        own_session: bool = False,
     ) -> None:
         self.binary = binary or find_redis_server()
         self.port = port
@@ -84,6 +86,7 @@ class RedisServer:
         self.directory = Path(directory or self._tmp.name)  # type: ignore[union-attr]
         self.extra_args = extra_args
         self.die_with_parent = die_with_parent
+        self.own_session = own_session
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,7 +113,14 @@ class RedisServer:
             "--logfile", str(self.directory / "redis.log"),
             *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=self._preexec())
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=self._preexec(),
+            # A terminal's Ctrl-C goes to its whole foreground process group: a server we stop
+            # ourselves (last, once nothing needs it) must not be in that group.
+            start_new_session=self.own_session,
+        )
         self._wait_ready(timeout)
 
     def _preexec(self) -> Callable[[], object] | None:

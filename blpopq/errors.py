@@ -9,6 +9,7 @@
     ├── RedisRefused              Redis refuses what blpopq needs (NOPERM, wrong password,
     │                             a refused client name, a missing command)  -> exit 5
     ├── WaitTimeout               expected results did not arrive in time  -> exit 4
+    │                             (collect --expect, run --timeout)
     └── Interrupted               stopped by SIGINT/SIGTERM between two steps -> exit 130
                                   (a KeyboardInterrupt elsewhere exits 130 too)
 

@@ -13,6 +13,7 @@ The ``kernel`` setting picks one: ``auto`` the best available, ``native`` the be
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -86,6 +87,21 @@ def select_kernel(setting: str) -> Kernel:
     if setting == "native":
         raise KernelUnavailable(native_module()[1])
     return HASHLIB
+
+
+def measure_rate(kernel: Kernel, budget: float = 0.1) -> float:
+    """Attempts per second of ``kernel`` on one core of this machine, from searches that find
+    nothing (difficulty 255: no nonce in range meets it) for about ``budget`` seconds of wall
+    time. A rough figure, for estimates: another load on the machine lowers it."""
+    prev = "0" * 64
+    tried = 0
+    started = time.perf_counter()
+    while True:
+        kernel.search(prev, 255, tried, tried + kernel.chunk)
+        tried += kernel.chunk
+        elapsed = time.perf_counter() - started
+        if elapsed >= budget:
+            return tried / elapsed
 
 
 def fallback_note(setting: str) -> str | None:

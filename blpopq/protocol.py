@@ -287,6 +287,22 @@ class Protocol:
         reply = self._read_dead(keys=keys, args=[after])
         return int(reply[0]), [safe_text(item) for item in reply[1:]]
 
+    def open_tasks(self, ids: Sequence[str], page: int = 1000) -> tuple[int, int]:
+        """Of the tasks ``ids``: how many are still open and waiting in a tier, and how many
+        are claimed by a worker (running, or held by one that died: its lease puts it back).
+        Each page is one MULTI/EXEC, so no task is counted both ways or neither."""
+        queued = claimed = 0
+        for start in range(0, len(ids), page):
+            chunk = list(ids[start : start + page])
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.hmget(self.keys.tasks, chunk)
+                pipe.hmget(self.keys.inflight, chunk)
+                registered, claims = pipe.execute()
+            for task, claim in zip(registered, claims, strict=True):
+                claimed += claim is not None
+                queued += claim is None and task is not None
+        return queued, claimed
+
     def length(self, key: str) -> int:
         return int(self.client.llen(key))
 

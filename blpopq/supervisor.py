@@ -254,14 +254,8 @@ class Supervisor:
         self._unblock_idle_workers()
         deadline = time.monotonic() + self._stop_deadline()
         while time.monotonic() < deadline:
-            # One snapshot per turn: workers that exit between two looks must not leave us
-            # waiting on no sentinel at all until the deadline.
-            alive = self._alive()
-            if not alive:
-                break
-            sentinels = [p.sentinel for p in alive]
-            multiprocessing.connection.wait([*sentinels, wake], timeout=deadline - time.monotonic())
-            _drain(wake)
+            # Checked before waiting: two signals that arrived together (``blpopq run`` on a
+            # timeout sends both) left no wake-up byte for the wait below.
             if len(self._signals) > forwarded and forwarded < 2:
                 log.info("second signal: putting running tasks back now")
                 self._notifier.status("stopping: putting running tasks back now")
@@ -270,6 +264,14 @@ class Supervisor:
                 deadline = min(
                     deadline, time.monotonic() + self.settings.block_timeout + _KILL_MARGIN
                 )
+            # One snapshot per turn: workers that exit between two looks must not leave us
+            # waiting on no sentinel at all until the deadline.
+            alive = self._alive()
+            if not alive:
+                break
+            sentinels = [p.sentinel for p in alive]
+            multiprocessing.connection.wait([*sentinels, wake], timeout=deadline - time.monotonic())
+            _drain(wake)
         status = 0
         for process in self._alive():
             log.error("worker pid %s did not stop in time: killing it", process.pid)

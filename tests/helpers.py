@@ -49,19 +49,27 @@ def run_cli(
 
 
 class Daemon:
-    """``blpopq-daemon`` as a subprocess, its stderr watched for the lines tests wait on."""
+    """``blpopq-daemon`` (or another ``command``) as a subprocess, its stderr watched for the
+    lines tests wait on; ``new_session`` gives it a process group of its own, as a shell gives
+    a foreground job."""
 
     def __init__(
-        self, *args: str, env: dict[str, str] | None = None, launcher: Sequence[str] = ()
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        command: str = "blpopq-daemon",
+        new_session: bool = False,
+        launcher: Sequence[str] = (),
     ) -> None:
-        """``launcher``: the command that starts the daemon instead of ``blpopq-daemon``,
-        e.g. tests/hooked_daemon.py's ``command(...)`` for test hooks."""
+        """``launcher``: the command that starts the daemon instead of ``command``, e.g.
+        tests/hooked_daemon.py's ``command(...)`` for test hooks."""
         self.process = subprocess.Popen(
-            [*(launcher or [str(BIN / "blpopq-daemon")]), *args],
+            [*(launcher or [str(BIN / command)]), *args],
             env=env or cli_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=new_session,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()

@@ -7,8 +7,10 @@ Only this package prints, configures logging, reads the environment and picks ex
     parser.py   the argparse parser, the option groups commands share, options -> Settings
     helptext.py what --help says: summaries, descriptions, examples, the file format
     entry.py    main() and the console scripts; exception -> exit status and stderr line
-    common.py   what commands share: connect to Redis, read an instruction file
+    common.py   what commands share: connect to Redis, read an instruction file, count signals
+    progress.py the progress display while run and collect --expect wait
     produce.py  produce              run.py      daemon and run (processes: ../pool.py)
+    runbatch.py run's life: serve one batch, end on its last outcome, a timeout or Ctrl-C
     collect.py  collect              status.py   status
     dead.py     dead list|show|requeue|purge
     config.py   config

@@ -13,7 +13,8 @@ from ..errors import EXIT_OK, ConfigError
 from ..protocol import Protocol
 from .common import connect
 from .helptext import about
-from .parser import Subparsers, common_options, output_options
+from .parser import Subparsers, common_options, output_options, quiet_option
+from .progress import reporter
 
 
 def register(commands: Subparsers) -> None:
@@ -38,6 +39,7 @@ def register(commands: Subparsers) -> None:
         action="store_true",
         help="remove the results from Redis once printed (not with --batch)",
     )
+    quiet_option(collect)
     output_options(collect)
     common_options(collect)
     collect.set_defaults(handler=cmd_collect)
@@ -53,7 +55,8 @@ def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     if args.follow:
         return _follow(protocol, outcomes, args.output_format, out, args.drain)
     if args.expect is not None:
-        wait_for(protocol, outcomes, args.expect, args.timeout)
+        with reporter(args.expect, quiet=args.quiet) as shown:
+            wait_for(protocol, outcomes, args.expect, args.timeout, on_refresh=shown.update)
     else:
         outcomes.refresh(protocol)
     out.write(render(attention_order(outcomes.results), args.output_format))

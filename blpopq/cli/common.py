@@ -14,10 +14,19 @@ import redis
 
 from ..config import Settings
 from ..connection import check_reachable, make_client
-from ..errors import InputError, Interrupted
-from ..instructions import DEFAULT_MAX_WORK, InstructionError, Request, decode_source, parse
+from ..errors import BlpopqError, InputError, Interrupted
+from ..instructions import (
+    DEFAULT_MAX_WORK,
+    InstructionError,
+    Request,
+    decode_source,
+    expected_work,
+    parse,
+)
+from ..kernels import KernelUnavailable, measure_rate, select_kernel
 from ..producer import EnqueueReport, Progress, enqueue
 from ..protocol import Protocol
+from ..redis_errors import as_blpopq_error
 
 
 def connect(settings: Settings) -> Protocol:
@@ -41,6 +50,51 @@ def read_requests(
         raise InputError(str(exc)) from None
 
 
+#: Expected attempts above which a mine request is announced at produce time with how long
+#: it should take here: 2**32 is minutes even on the fastest kernel, hours on hashlib.
+HEAVY_WORK = 2**32
+#: Heavy requests named one per line; the rest are counted in one more.
+_HEAVY_NAMED = 5
+
+
+def warn_heavy(command: str, requests: Sequence[Request], kernel_setting: str) -> None:
+    """On stderr, for each mine request expected to cost over HEAVY_WORK attempts: its
+    expected time on one core at the rate the configured kernel reaches here, measured now
+    (about 0.1 s, spent only when such a request exists). A warning, not a refusal: that
+    bound is --max-work."""
+    heavy = [r for r in requests if expected_work(r) > HEAVY_WORK]
+    if not heavy:
+        return
+    try:
+        kernel = select_kernel(kernel_setting)
+    except KernelUnavailable:
+        kernel = select_kernel("auto")  # the daemon will refuse the setting; estimate anyway
+    rate = measure_rate(kernel)
+    speed = f"{rate / 1e6:.1f} M attempts/s on one core here (kernel {kernel.name})"
+    for r in heavy[:_HEAVY_NAMED]:
+        work = expected_work(r)
+        sys.stderr.write(
+            f"blpopq {command}: warning: {r.source}:{r.line}: mine expects {r.count} * "
+            f"2**{r.difficulty} = {work:.3g} attempts: about {_duration(work / rate)} at {speed}\n"
+        )
+    if len(heavy) > _HEAVY_NAMED:
+        total = sum(expected_work(r) for r in heavy)
+        sys.stderr.write(
+            f"blpopq {command}: warning: {len(heavy) - _HEAVY_NAMED} more requests expect over "
+            f"2**32 attempts; all {len(heavy)}: about {_duration(total / rate)} at {speed}\n"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def enqueue_reporting(
     protocol: Protocol, requests: Sequence[Request], chunk_size: int
 ) -> EnqueueReport:
@@ -59,6 +113,41 @@ def enqueue_reporting(
             refused = isinstance(exc, (redis.ResponseError, Interrupted))
             sys.stderr.write(progress.partial(maybe_in_flight=not refused) + "\n")
         raise
+
+
+class Stops:
+    """SIGINT and SIGTERM received while ``recorded_stops`` was active, counted and nothing
+    else: the loop that reads ``count`` decides what each one means."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def record(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+
+@contextlib.contextmanager
+def recorded_stops() -> Iterator[Stops]:
+    """Count SIGINT and SIGTERM instead of raising KeyboardInterrupt or dying; the previous
+    handlers come back at the end."""
+    stops = Stops()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, stops.record) for signum in signals}
+    try:
+        yield stops
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def as_failure(exc: BaseException) -> BlpopqError:
+    """What main would make of ``exc``: blpopq's own errors as they are, Redis's classified
+    (exit 3 or 5)."""
+    if isinstance(exc, BlpopqError):
+        return exc
+    if isinstance(exc, redis.RedisError):
+        return as_blpopq_error(exc, "Redis failed")
+    raise TypeError(f"not a failure main reports: {exc!r}")
 
 
 @contextlib.contextmanager

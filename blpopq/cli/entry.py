@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import redis
 
 from .. import logs
-from ..errors import EXIT_INTERRUPTED, BlpopqError
+from ..errors import EXIT_INTERRUPTED, EXIT_OK, BlpopqError
 from ..redis_errors import as_blpopq_error
 from . import collect, config, dead, produce, run, status
 from .parser import Handler, Register, log_sources, settings_from
@@ -41,13 +41,27 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         logs.configure(logging_["log_level"][0], logging_["log_format"][0])
         settings = settings_from(args, environ)
         handler: Handler = args.handler
-        return handler(args, settings, sys.stdout)
+        status = handler(args, settings, sys.stdout)
+        sys.stdout.flush()  # here, not at exit: a closed pipe must be caught below
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
     except BlpopqError as exc:
         return _fail(args.command, exc)
     except redis.RedisError as exc:
         return _fail(args.command, as_blpopq_error(exc, "Redis failed"))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _stdout_closed() -> int:
+    """The reader went away (``blpopq status --watch | head``): that ends the output, and is
+    no error. Python would flush stdout again at exit and complain on stderr, so stdout now
+    points at /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
 
 
 def _fail(command: str, error: BlpopqError) -> int:

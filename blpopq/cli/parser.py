@@ -213,6 +213,15 @@ def _pool_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def quiet_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress display while waiting (on a terminal: live; else a line every 5 s)",
+    )
+
+
 def output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",

@@ -7,24 +7,36 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import replace
 from typing import TextIO
 
 import redis
 
-from ..collector import Outcomes, attention_order, render, summary, wait_for
+from ..collector import Outcomes, attention_order, render, summary
 from ..config import Settings
 from ..connection import mask_url
-from ..errors import EXIT_OK, EXIT_TASK_FAILED, ConfigError, RedisRefused, RedisUnavailable
-from ..instructions import Request
+from ..errors import (
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    BlpopqError,
+    ConfigError,
+    RedisRefused,
+    RedisUnavailable,
+)
 from ..messages import FAILED_STATUSES
-from ..pool import daemon_process, redis_for_run
 from ..protocol import Protocol
 from ..supervisor import Supervisor
 from ..words import plural
-from .common import connect, enqueue_reporting, read_requests
+from .common import as_failure, connect, read_requests, recorded_stops, warn_heavy
 from .helptext import about
-from .parser import Subparsers, common_options, input_options, output_options, worker_options
+from .parser import (
+    Subparsers,
+    common_options,
+    input_options,
+    output_options,
+    quiet_option,
+    worker_options,
+)
+from .runbatch import Ending, serve_batch
 
 log = logging.getLogger("blpopq")
 
@@ -39,7 +51,10 @@ def register(commands: Subparsers) -> None:
     input_options(run)
     worker_options(run)
     output_options(run)
-    run.add_argument("--timeout", type=float, help="give up waiting after S seconds")
+    run.add_argument(
+        "--timeout", type=float, help="stop after S seconds: running tasks go back (exit 4)"
+    )
+    quiet_option(run)
     common_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -71,36 +86,31 @@ def check_eviction(protocol: Protocol, allowed: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Exit status: the first of 130 (interrupted), 4 (timed out), 3 or 5 (Redis failed),
+    1 (a task failed), 0. Whatever finished is printed in every case."""
     requests = read_requests(
         args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
     )
-    read: list[Outcomes] = []  # the batch's outcomes, once it is enqueued
-    try:
-        _serve_batch(args, settings, requests, read)
-    except (redis.RedisError, RedisUnavailable, RedisRefused):
-        for outcomes in read:  # what finished is printed before main prints the error
-            _report(outcomes, args.output_format, out)
-            out.flush()
-        raise
-    return _report(read[0], args.output_format, out)
-
-
-def _serve_batch(
-    args: argparse.Namespace, settings: Settings, requests: list[Request], read: list[Outcomes]
-) -> None:
-    """Enqueue the batch, run a pool until all its outcomes are read (into ``read[0]``,
-    which stays readable if this raises), then stop the pool and any embedded Redis."""
-    with redis_for_run(settings) as url:
-        settings = replace(settings, redis_url=url)
-        protocol = connect(settings)
-        outcomes = Outcomes.from_now(protocol)
-        report = enqueue_reporting(protocol, requests, settings.chunk_size)
-        log.info("%s", report.summary())
-        outcomes.batch = report.batch
-        read.append(outcomes)
-        with daemon_process(settings):
-            wait_for(protocol, outcomes, len(report.ids), args.timeout)
-        protocol.client.close()
+    warn_heavy("run", requests, settings.kernel)
+    failure: BlpopqError | None = None
+    with recorded_stops() as stops:
+        ending = Ending(stops, embedded=not settings.redis_url)
+        try:
+            serve_batch(settings, requests, args.timeout, ending, args.quiet)
+        except (redis.RedisError, RedisUnavailable, RedisRefused) as exc:
+            if ending.outcomes is None:
+                raise  # nothing was enqueued: main says why
+            failure = as_failure(exc)
+    assert ending.outcomes is not None
+    tasks = _report(ending.outcomes, args.output_format, out)
+    out.flush()  # the table first, then the lines that explain an early end
+    left = ending.left_line()
+    if left is not None:
+        sys.stderr.write(f"blpopq run: {left}\n")
+    for error in (ending.timeout, failure):
+        if error is not None:
+            sys.stderr.write(f"blpopq run: error: {error}\n")
+    return ending.exit_status(failure, tasks)
 
 
 def _report(outcomes: Outcomes, fmt: str, out: TextIO) -> int:
