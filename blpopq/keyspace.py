@@ -95,6 +95,11 @@ class Keyspace:
         return self._key("workers")
 
     @property
+    def kernels(self) -> str:
+        """Hash: live worker -> the proof-of-work kernel it runs (workers may differ by host)."""
+        return self._key("kernels")
+
+    @property
     def epochs(self) -> str:
         return self._key("epochs")
 

@@ -206,15 +206,24 @@ class Protocol:
 
     # --- liveness and recovery -------------------------------------------------------------
     def heartbeat(
-        self, worker: str, mode: str, lease: float, expected_gap: float | None = None
+        self,
+        worker: str,
+        mode: str,
+        lease: float,
+        expected_gap: float | None = None,
+        kernel: str = "unknown",
     ) -> bool:
         """'join', 'beat' (False: declared dead) or 'leave' (also how the supervisor reports
         a worker it saw die, so its claims are recovered without waiting for the lease).
         ``expected_gap``: the longest time between two beats of a live pool; a longer one
-        was an outage of Redis, which no lease counts (outage.lua). Default: the lease."""
-        keys = [self.keys.workers, self.keys.epochs, self.keys.sessions, self.keys.alive_at]
+        was an outage of Redis, which no lease counts (outage.lua). Default: the lease.
+        ``kernel``: on 'join', the proof-of-work kernel it runs (`blpopq status` shows it)."""
+        keys = [
+            self.keys.workers, self.keys.epochs, self.keys.sessions, self.keys.alive_at,
+            self.keys.kernels,
+        ]  # fmt: skip
         gap = lease if expected_gap is None else expected_gap
-        args = [worker, mode, int(lease * 1000), int(gap * 1000)]
+        args = [worker, mode, int(lease * 1000), int(gap * 1000), kernel]
         return bool(self._heartbeat(keys=keys, args=args))
 
     def try_lock_reaper(self, owner: str, period: float) -> bool:
@@ -232,7 +241,7 @@ class Protocol:
         keys = [
             self.keys.workers, self.keys.epochs, self.keys.inflight, self.keys.suspects,
             self.keys.position, self.keys.tasks, self.keys.sessions, self.keys.alive_at,
-            *self.keys.tiers, *self.keys.queued_sets,
+            self.keys.kernels, *self.keys.tiers, *self.keys.queued_sets,
         ]  # fmt: skip
         schedule = [0, 0] if expected_gap is None else [1, int(expected_gap * 1000)]
         names = [t.value for t in TIERS]
@@ -336,6 +345,7 @@ class Protocol:
             pipe.hgetall(keys.inflight)
             pipe.zrange(keys.workers, 0, -1, withscores=True)
             pipe.hgetall(keys.epochs)
+            pipe.hgetall(keys.kernels)
             pipe.llen(keys.results)
             pipe.lrange(keys.results, -max(1, sample), -1)
             pipe.llen(keys.dead)
@@ -344,7 +354,7 @@ class Protocol:
             reply = pipe.execute()
         seconds, micros = reply[0]
         heads = reply[1 : 1 + 2 * len(TIERS)]
-        inflight, workers, epochs, results, tail, dead, open_tasks, written = reply[
+        inflight, workers, epochs, kernels, results, tail, dead, open_tasks, written = reply[
             1 + 2 * len(TIERS) :
         ]
         return Snapshot(
@@ -360,6 +370,7 @@ class Protocol:
             claims=tuple(sorted((safe_text(k), bytes(v)) for k, v in inflight.items())),
             workers=tuple((safe_text(worker), float(expiry)) for worker, expiry in workers),
             epochs=tuple(sorted((safe_text(k), int(v)) for k, v in epochs.items())),
+            kernels=tuple(sorted((safe_text(k), safe_text(v)) for k, v in kernels.items())),
             results=int(results),
             results_tail=tuple(safe_text(item) for item in tail),
             dead=int(dead),

@@ -117,3 +117,4 @@ class Snapshot:
     dead: int
     open_tasks: int
     results_written: int = 0  # results ever written: more than `results` after retention
+    kernels: tuple[tuple[str, str], ...] = ()  # (worker, the kernel it runs)

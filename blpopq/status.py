@@ -57,6 +57,7 @@ class WorkerStatus:
     lease_expires_in: float
     takes: int  # takes begun, from {ns}:epochs
     tasks: tuple[str, ...]  # ids of the claims it holds
+    kernel: str | None = None  # the proof-of-work kernel it runs (None: not recorded)
 
     @property
     def alive(self) -> bool:
@@ -134,6 +135,7 @@ class Status:
                     "lease_expires_in_s": _round(w.lease_expires_in),
                     "takes": w.takes,
                     "tasks": list(w.tasks),
+                    "kernel": w.kernel,
                 }
                 for w in self.workers
             ],
@@ -169,13 +171,14 @@ def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Stat
         (_in_flight(task_id, claim, now) for task_id, claim in snap.claims),
         key=lambda c: (c.position is None, c.position or 0, c.id),
     )
-    takes = dict(snap.epochs)
+    takes, kernels = dict(snap.epochs), dict(snap.kernels)
     workers = tuple(
         WorkerStatus(
             worker=worker,
             lease_expires_in=expiry / 1000.0 - now,
             takes=takes.get(worker, 0),
             tasks=tuple(c.id for c in in_flight if c.worker == worker),
+            kernel=kernels.get(worker),
         )
         for worker, expiry in sorted(snap.workers)
     )
@@ -280,6 +283,7 @@ WORKER_COLUMNS = (
     Column("worker", shrink_to=12),
     Column("heartbeat"),
     Column("takes", right=True, drop=1),
+    Column("kernel", drop=2),
     Column("running", shrink_to=16),
 )
 
@@ -315,7 +319,13 @@ def render_table(status: Status, width: int | None = None) -> str:
     out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}"]
     if status.workers:
         workers = [
-            (w.worker, _lease(w.lease_expires_in), str(w.takes), ",".join(w.tasks) or "-")
+            (
+                w.worker,
+                _lease(w.lease_expires_in),
+                str(w.takes),
+                w.kernel or "-",
+                ",".join(w.tasks) or "-",
+            )
             for w in status.workers
         ]
         out += tables.render(WORKER_COLUMNS, workers, width)

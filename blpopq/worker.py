@@ -126,7 +126,9 @@ class Worker:
 
         Raises DeclaredDead when the reaper gave this worker's claims away (its lease ran out
         while it was stopped or cut off): the process must exit and start afresh."""
-        heartbeat = Heartbeat(self.settings, self.worker_id, self.declared_dead)
+        heartbeat = Heartbeat(
+            self.settings, self.worker_id, self.declared_dead, kernel=self.kernel.name
+        )
         backoff = Backoff(self.settings.backoff_max)
         try:
             while not self.stop.requested or self._pending is not None:
@@ -373,17 +375,26 @@ class Heartbeat:
     reaper. A thread (not the supervisor) so that a stopped or frozen process stops beating,
     while a long search holding the GIL in short slices keeps beating."""
 
-    def __init__(self, settings: Settings, worker_id: str, declared_dead: threading.Event):
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str,
+        declared_dead: threading.Event,
+        kernel: str = "unknown",
+    ) -> None:
         self.settings = settings
         self.worker_id = worker_id
         self.declared_dead = declared_dead
+        self.kernel = kernel  # recorded on join: `blpopq status` shows what each worker runs
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
     def join(self, protocol: Protocol) -> None:
         """Register (or renew) the lease on the main connection, then start beating."""
         if self._thread is None:
-            protocol.heartbeat(self.worker_id, "join", self.settings.lease, self._gap)
+            protocol.heartbeat(
+                self.worker_id, "join", self.settings.lease, self._gap, kernel=self.kernel
+            )
             self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
             self._thread.start()
 

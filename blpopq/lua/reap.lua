@@ -9,7 +9,8 @@
 -- KEYS[6]     {ns}:tasks     hash: task id -> task JSON
 -- KEYS[7]     {ns}:sessions  hash: worker -> its current connection's number
 -- KEYS[8]     {ns}:alive_at  when a worker last reached Redis: a beat or a scheduled pass (ms)
--- KEYS[9..]   the n tier lists, then their n {ns}:queued:<tier> sorted sets
+-- KEYS[9]     {ns}:kernels   hash: worker -> the kernel it runs
+-- KEYS[10..]  the n tier lists, then their n {ns}:queued:<tier> sorted sets
 -- ARGV[1]     orphan grace, ms: how long a popped, unclaimed task waits before it is taken back
 -- ARGV[2]     n, the number of tiers
 -- ARGV[3]     1 for a scheduled pass, 0 for one out of schedule
@@ -36,6 +37,7 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('ZREM', KEYS[1], worker)
   redis.call('HDEL', KEYS[2], worker)
   redis.call('HDEL', KEYS[7], worker)
+  redis.call('HDEL', KEYS[9], worker)
 end
 
 local function decoded(raw)
@@ -75,7 +77,7 @@ local function usable(note)
 end
 
 for tier = 1, n do
-  local list, queued = KEYS[8 + tier], KEYS[8 + n + tier]
+  local list, queued = KEYS[9 + tier], KEYS[9 + n + tier]
   local bound = head_sequence(list, queued)
   if bound then
     local popped = redis.call('ZRANGEBYSCORE', queued, '-inf', bound, 'WITHSCORES', 'LIMIT', 0, 100)
@@ -102,7 +104,7 @@ end
 for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
   local still = false
   for tier = 1, n do
-    if redis.call('ZSCORE', KEYS[8 + n + tier], id) then still = true end
+    if redis.call('ZSCORE', KEYS[9 + n + tier], id) then still = true end
   end
   if not still then redis.call('HDEL', KEYS[4], id) end
 end

@@ -22,7 +22,7 @@ from blpopq.protocol import Protocol, Snapshot
 from blpopq.status import build, duration, gather, render_table, to_json
 from blpopq.tiers import TIERS, Tier
 
-from ..helpers import BIN, cli_env, prev_hash, run_cli
+from ..helpers import BIN, Daemon, cli_env, prev_hash, run_cli
 
 STABLE_KEYS = {
     "namespace", "time", "queued", "tiers", "in_flight", "workers_alive", "workers", "results",
@@ -141,7 +141,7 @@ def test_json_document_has_the_stable_keys() -> None:
     assert document["tiers"]["vip"] == {"length": 2, "oldest_age_s": 90.0}
     assert set(document["in_flight"][0]) == {"id", "tier", "worker", "position", "age_s"}
     assert set(document["workers"][0]) == {
-        "worker", "alive", "lease_expires_in_s", "takes", "tasks",
+        "worker", "alive", "lease_expires_in_s", "takes", "tasks", "kernel",
     }  # fmt: skip
     assert set(document["recent"]) == {"window_s", "results", "per_s", "sampled", "capped"}
     assert document["served"] == document["results"] + document["dead_letters"]
@@ -162,8 +162,8 @@ def test_table_shows_every_section() -> None:
     assert "in flight: 2" in text
     assert ["b.3", "vip", "h:1", "4", "5.0", "s", "ago"] in table
     assert ["b.7", "comun", "h:2", "9", "-"] in table
-    assert ["h:1", "lease", "expires", "in", "12.5", "s", "4", "b.3"] in table
-    assert ["h:2", "lease", "ran", "out", "3.0", "s", "ago", "0", "b.7"] in table
+    assert ["h:1", "lease", "expires", "in", "12.5", "s", "4", "-", "b.3"] in table
+    assert ["h:2", "lease", "ran", "out", "3.0", "s", "ago", "0", "-", "b.7"] in table
     assert "workers: 1 alive of 2" in text
     assert "served: 52 (results + dead letters)" in text
     assert "recent: 2 results in the last 60 s (0.03/s" in text
@@ -332,3 +332,18 @@ def test_watch_needs_a_positive_interval(redis_server: RedisServer, namespace: s
     done = run_cli("blpopq", "status", "--watch", "0", *target(redis_server, namespace))
     assert done.returncode == 2
     assert "--watch needs a positive number of seconds" in done.stderr
+
+
+def test_status_names_the_kernel_each_worker_runs(
+    redis_server: RedisServer, namespace: str, protocol: Protocol
+) -> None:
+    """Workers on different hosts may run different kernels: each records its own on join,
+    `blpopq status` shows it, and it leaves with the worker."""
+    target = ["--redis-url", redis_server.url, "--namespace", namespace]
+    with Daemon("--workers", "1", "--kernel", "hashlib", *target) as daemon:
+        daemon.wait_ready()
+        shown = run_cli("blpopq", "status", "--json", *target)
+        [worker] = json.loads(shown.stdout)["workers"]
+        assert worker["kernel"] == "hashlib"
+        assert daemon.stop() == 0
+    assert protocol.client.hlen(protocol.keys.kernels) == 0
