@@ -215,6 +215,9 @@ RESULT_FIELDS = (
     "enqueued_at", "started_at", "finished_at", "error",
 )  # fmt: skip
 
+#: The status of a task cancelled while it waited (`blpopq cancel`): no failure.
+CANCELLED = "cancelled"
+
 #: Statuses that make `blpopq run` exit 1 (`invalid` is a correct answer to a verify).
 FAILED_STATUSES = frozenset({"error", "exhausted"})
 
@@ -229,7 +232,7 @@ class Result:
     tier: str
     client: str
     op: str
-    status: str  # ok | exhausted | valid | invalid | error
+    status: str  # ok | exhausted | valid | invalid | error | cancelled
     prev: str
     difficulty: int
     nonce: int | None

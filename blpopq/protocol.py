@@ -32,7 +32,7 @@ Delivery path, and what a kill -9 at each point leaves:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -90,6 +90,7 @@ class Protocol:
         self._heartbeat = _load_script(client, "outage.lua", "heartbeat.lua")
         self._reap = _load_script(client, "settling.lua", "outage.lua", "reap.lua")
         self._results = _load_script(client, "results.lua")
+        self._cancel = _load_script(client, "settling.lua", "cancel.lua")
         self._enqueue_keys = [
             *keys.tiers, *keys.queued_sets, *keys.seqs, keys.tasks, keys.inflight
         ]  # fmt: skip
@@ -329,6 +330,40 @@ class Protocol:
         atomically, leaving any pushed since; returns how many were removed."""
         keys = [self.keys.results, self.keys.results_written]
         return int(self._results(keys=keys, args=["discard", before])[1])
+
+    # --- operations: cancelling ------------------------------------------------------------
+    def registered_tasks(self, match: str = "*", page: int = 1000) -> Iterator[tuple[str, bytes]]:
+        """(id, task JSON as registered) of the open tasks whose id matches the glob ``match``
+        (HSCAN: a task registered or closed meanwhile may or may not be seen)."""
+        for task_id, raw in self.client.hscan_iter(self.keys.tasks, match=match, count=page):
+            yield safe_text(task_id), _bytes(raw)
+
+    def queued_sequences(self, tier: Tier, ids: Sequence[str]) -> list[float | None]:
+        """Each id's sequence in ``queued:<tier>`` (None: not there), in the order given."""
+        if not ids:
+            return []
+        return [
+            None if s is None else float(s)
+            for s in self.client.zmscore(self.keys.queued(tier), list(ids))
+        ]
+
+    def cancel(self, entries: Sequence[tuple[Tier, str, bytes, str]], keep: int = 0) -> int:
+        """End each (tier, id, task as registered, result JSON) as its result, in one atomic
+        call, if the task is still waiting in its tier list (cancel.lua); returns how many
+        were. The result's ``position`` is taken in the script from the attention counter:
+        each result must begin ``{"position":0,``. ``keep`` trims results as a daemon's
+        --keep-results would. Give entries in list order: each LREM then stops near the head."""
+        head = '{"position":0'
+        args: list[Any] = [len(TIERS), *(t.value for t in TIERS), keep]
+        for tier, task_id, task, result in entries:
+            if not result.startswith(head + ","):
+                raise ValueError(f"result of {task_id} does not begin with {head!r}")
+            args.extend((tier.value, task_id, task, result[len(head) :]))
+        keys = [
+            *self.keys.tiers, *self.keys.queued_sets, self.keys.tasks, self.keys.inflight,
+            self.keys.results, self.keys.results_written, self.keys.position,
+        ]  # fmt: skip
+        return int(self._cancel(keys=keys, args=args))
 
     # --- operations: status and dead letters -----------------------------------------------
     def snapshot(self, sample: int = 1000) -> Snapshot:

@@ -13,7 +13,7 @@ import redis
 from .. import logs
 from ..errors import EXIT_INTERRUPTED, EXIT_OK, BlpopqError
 from ..redis_errors import as_blpopq_error
-from . import collect, config, dead, produce, run, status
+from . import cancel, collect, config, dead, produce, run, status
 from .parser import Handler, Register, log_sources, settings_from
 from .parser import build_parser as _build_parser
 
@@ -24,6 +24,7 @@ GROUPS: tuple[Register, ...] = (
     run.register,
     collect.register,
     status.register,
+    cancel.register,
     dead.register,
     config.register,
 )

@@ -117,6 +117,19 @@ examples:
   blpopq status --watch 5                 refresh every 5 s until Ctrl-C
   blpopq status --json | jq .queued""",
     },
+    "cancel": {
+        "help": "cancel the waiting tasks of a batch (running ones finish)",
+        "description": """\
+End every task of BATCH (or of every batch, with --all) that is still waiting in its tier
+as a result with status `cancelled`, so each task still has exactly one outcome and whoever
+waits for the batch finishes. Running tasks, and tasks a worker has just popped, finish
+normally. Nothing else is touched. Prints how many were cancelled; an unknown batch cancels
+0 (exit 0).""",
+        "epilog": """\
+examples:
+  blpopq cancel 20261123T150333-1a2b3c    the batch id produce printed
+  blpopq cancel --all --namespace orders  every waiting task in a namespace""",
+    },
     "dead": {
         "help": "list, show, requeue or purge dead letters",
         "description": """\

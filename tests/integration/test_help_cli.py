@@ -10,7 +10,7 @@ import pytest
 
 from ..helpers import BIN, cli_env, prev_hash, run_cli
 
-COMMANDS = ("produce", "daemon", "run", "collect", "status", "dead", "config")
+COMMANDS = ("produce", "daemon", "run", "collect", "status", "cancel", "dead", "config")
 
 
 def help_of(*command: str) -> str:
