@@ -28,6 +28,9 @@ Delivery path, and what a kill -9 at each point leaves:
            ``reap.lua`` declares expired workers dead and returns claims nobody alive holds
            (and records nobody can read); recovery.py puts those back at the head of their
            tier, or dead-letters a task that has killed ``max_deaths`` workers.
+  cancel   ``cancel.lua`` ends a waiting task as a ``cancelled`` result in one step: LREM
+           from its list (only if still there), out of ``queued`` and ``tasks``, the result
+           pushed as settle_result pushes one. A popped, unclaimed task is in no list: it runs.
 """
 
 from __future__ import annotations
