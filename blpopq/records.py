@@ -22,6 +22,10 @@ def safe_text(value: bytes | str) -> str:
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
 
 
+def as_bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
 class TakenKind(str, Enum):
     """What take.lua found: a task to run, or an item to dead-letter without running."""
 
