@@ -165,17 +165,20 @@ def assert_lossless(
     namespace: str,
     produced: dict[str, Req],
     dead_ok: Callable[[dict[str, Any]], bool] = never,
+    log: str = "",
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The invariant every fault test ends with; returns (results, dead letters) by id."""
+    """The invariant every fault test ends with; returns (results, dead letters) by id.
+    ``log``: the daemon's log, shown with a failure (with every result of a duplicated id)."""
     keys = Keyspace(namespace)
     results = [json.loads(raw) for raw in client.lrange(keys.results, 0, -1)]
     dead = [json.loads(raw) for raw in client.lrange(keys.dead, 0, -1)]
     # A dead letter without an id is of a foreign item (no task's outcome): see dead_ok.
     ids = [r["id"] for r in results] + [d["id"] for d in dead if d["id"] is not None]
     outcomes = Counter(ids)
-    where = f"\nRedis state: {state(client, namespace)}"
+    where = f"\nRedis state: {state(client, namespace)}\ndaemon log:\n{log}"
     twice = {task_id: n for task_id, n in outcomes.items() if n > 1}
-    assert not twice, f"tasks with more than one outcome: {twice}{where}"
+    both = [r for r in results if r["id"] in twice]
+    assert not twice, f"tasks with more than one outcome: {twice}\n{both}{where}"
     missing = sorted(set(produced) - set(outcomes))
     assert not missing, f"{len(missing)} tasks without an outcome: {missing[:10]}{where}"
     unknown = sorted({r["id"] for r in results} - set(produced))
@@ -443,13 +446,14 @@ def test_redis_restarts_and_killed_connections(
         collect(server.url, namespace, len(produced), daemon, client)
     assert daemon.process.poll() is None, daemon.log
     assert daemon.stop() == 0, daemon.log
-    assert_lossless(client, namespace, produced)
+    assert_lossless(client, namespace, produced, log=daemon.log)
     client.close()
     seen = {
         what: daemon.log.count(line)
         for what, line in [
-            ("reconnects", "Redis connection lost"),
-            ("claims given back", "claimed before a lost connection"),
+            ("reconnects", "Redis unavailable"),
+            ("claims given back", "claimed before a lost reply"),
+            ("claims adopted", "adopted task"),
             ("fenced", "fenced off"),
             ("orphans", "(popped but never claimed:"),
             ("worker exits", " exited with status "),
