@@ -24,6 +24,7 @@ from blpopq.recovery import recover
 from blpopq.tiers import Tier
 
 from ..helpers import BIN, cli_env, prev_hash, run_cli
+from .test_recovery import open_state
 
 LONG = 60.0  # a lease that will not run out during a test
 
@@ -38,16 +39,6 @@ def produce(protocol: Protocol, *tiers: Tier) -> EnqueueReport:
 
 def results(protocol: Protocol) -> list[Result]:
     return [Result.from_json(r) for r in protocol.client.lrange(protocol.keys.results, 0, -1)]
-
-
-def open_state(protocol: Protocol) -> dict[str, int]:
-    keys, client = protocol.keys, protocol.client
-    return {
-        "tasks": client.hlen(keys.tasks),
-        "inflight": client.hlen(keys.inflight),
-        "queued": sum(client.zcard(k) for k in keys.queued_sets),
-        "listed": sum(client.llen(k) for k in keys.tiers),
-    }
 
 
 def reap(protocol: Protocol) -> tuple[int, int]:
