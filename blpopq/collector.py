@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import count, repeat
 
 from . import tables
 from .errors import WaitTimeout
@@ -73,6 +74,9 @@ class Outcomes:
     _results_read: int | None = None
     #: Number (``seq``) of the last dead letter read (letters are numbered as written).
     _dead_read: int = 0
+    #: Results of other batches read (and left out), by the worker that wrote them: which of
+    #: them a run's own pool served.
+    others_by_worker: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_now(cls, protocol: Protocol, batch: str | None = None) -> Outcomes:
@@ -100,8 +104,13 @@ class Outcomes:
             self._note_gap(start)
             for raw in page:
                 result = _decode(Result.from_json, raw)
-                if result is not None and self.batch in (None, result.batch):
+                if result is None:
+                    continue
+                if self.batch in (None, result.batch):
                     fresh.append(result)
+                else:
+                    worker = result.worker
+                    self.others_by_worker[worker] = self.others_by_worker.get(worker, 0) + 1
             self._results_read = start + len(page)
             if len(page) < PAGE:
                 break
@@ -200,9 +209,10 @@ def wait_for(
 
 
 # --- rendering (pure) ---------------------------------------------------------------------------
-def row(result: Result) -> dict[str, object]:
+def row(result: Result, number: int | None = None) -> dict[str, object]:
+    """``number`` replaces the global position (a batch's own rows, numbered 1..N)."""
     return {
-        "position": result.position,
+        "position": result.position if number is None else number,
         "tier": result.tier,
         "client": result.client,
         "op": result.op,
@@ -237,19 +247,24 @@ def render(
     header: bool = True,
     width: int | None = None,
     fixed: tables.Layout | None = None,
+    first_row: int | None = None,
 ) -> str:
     """``fmt``: jsonl (every field), csv (COLUMNS), or a table fitted to ``width`` cells
-    (default: the terminal's, 80 when unknown) or laid out as ``fixed``."""
+    (default: the terminal's, 80 when unknown) or laid out as ``fixed``. With ``first_row``,
+    the table's and csv's position column numbers the rows from it (one batch's own order,
+    1..N) instead of showing the namespace-wide position; jsonl keeps the global one."""
     if fmt == "jsonl":
         return "".join(r.to_json() + "\n" for r in results)
+    numbers: Iterable[int | None] = repeat(None) if first_row is None else count(first_row)
+    rows = [row(r, n) for r, n in zip(results, numbers, strict=False)]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
         if header:
             writer.writeheader()
-        writer.writerows(row(r) for r in results)
+        writer.writerows(rows)
         return out.getvalue()
-    return render_table([row(r) for r in results], header, width, fixed)
+    return render_table(rows, header, width, fixed)
 
 
 def render_table(

@@ -59,6 +59,11 @@ class Keyspace:
         return self._key("dead:written")
 
     @property
+    def last_batch(self) -> str:
+        """The id of the batch most recently produced (set by its first chunk): ``last``."""
+        return self._key("batch:last")
+
+    @property
     def inflight(self) -> str:
         return self._key("inflight")
 

@@ -26,6 +26,13 @@ class OperatorCommands:
     _enqueue_keys: list[str]
     _cancel: Any
 
+    # --- operations: batches ---------------------------------------------------------------
+    def last_batch(self) -> str | None:
+        """The batch most recently produced in the namespace (recorded by its first chunk),
+        None before any was."""
+        batch = self.client.get(self.keys.last_batch)
+        return None if batch is None else safe_text(batch)
+
     # --- operations: cancelling ------------------------------------------------------------
     def registered_tasks(self, match: str = "*", page: int = 1000) -> Iterator[tuple[str, bytes]]:
         """(id, task JSON as registered) of the open tasks whose id matches the glob ``match``
@@ -135,7 +142,8 @@ class OperatorCommands:
         the tier lists' types (the one thing enqueue.lua refuses) are checked under it first.
         Returns "requeued"; "gone" when the letter is no longer listed (nothing is pushed); or
         "open" when a task with this id is queued or running already (nothing changes)."""
-        args = [len(TIERS), *(int(t == tier) for t in TIERS), task_id, task]
+        # 'next': a requeued task does not make its batch the last one produced.
+        args = [len(TIERS), *(int(t == tier) for t in TIERS), "", "next", task_id, task]
         with self.client.pipeline(transaction=True) as pipe:
             for _ in range(100):
                 try:

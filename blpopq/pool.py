@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from .config import Settings
@@ -46,11 +47,30 @@ def redis_for_run(settings: Settings) -> Iterator[str]:
 
 
 class PoolProcess:
-    """The daemon child as ``daemon_process`` yields it: asked to stop, watched until it has."""
+    """The daemon child as ``daemon_process`` yields it: asked to stop, watched until it has,
+    and asked which workers it started."""
 
-    def __init__(self, process: BaseProcess) -> None:
+    def __init__(self, process: BaseProcess, started: Connection) -> None:
         self._process = process
         self._asked = 0  # stop requests sent: 1 graceful, 2 at once
+        self._worker_ids: set[str] = set()
+        # Read as they come, so that a pool restarting workers never blocks on a full pipe.
+        self._reader = threading.Thread(
+            target=self._read_ids, args=(started,), name="worker-ids", daemon=True
+        )
+        self._reader.start()
+
+    def _read_ids(self, started: Connection) -> None:
+        with started, contextlib.suppress(EOFError, OSError):  # EOF: the pool has exited
+            while True:
+                self._worker_ids.add(started.recv_bytes().decode())
+
+    def worker_ids(self) -> set[str]:
+        """The ids of the workers this pool has started (restarted ones included): what
+        their results name as ``worker``. Complete once the pool has exited."""
+        if not self._process.is_alive():
+            self._reader.join(5.0)
+        return set(self._worker_ids)
 
     def stop(self, now: bool = False) -> None:
         """The daemon's first SIGTERM: workers finish their task within the grace or put it
@@ -114,8 +134,12 @@ def daemon_process(
     require_main_thread("the daemon")
     lifeline = Lifeline()
     relay = _StderrRelay(stderr_lines) if stderr_lines is not None else None
-    process = multiprocessing.get_context("fork").Process(
-        target=_daemon_main, args=(settings, lifeline, relay), name="blpopq-daemon"
+    context = multiprocessing.get_context("fork")
+    started, started_in_child = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_daemon_main,
+        args=(settings, lifeline, relay, started_in_child),
+        name="blpopq-daemon",
     )
     # Blocked across fork, so that nothing reaches the child before it has left our process
     # group and set its own handlers (_daemon_main); a signal for us waits until after start.
@@ -124,9 +148,10 @@ def daemon_process(
         process.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    started_in_child.close()
     if relay is not None:
         relay.start()
-    pool = PoolProcess(process)
+    pool = PoolProcess(process, started)
     try:
         yield pool
     finally:
@@ -140,7 +165,9 @@ def daemon_process(
             relay.join(5.0)  # the last lines, once every child has closed the pipe
 
 
-def _daemon_main(settings: Settings, lifeline: Lifeline, relay: _StderrRelay | None) -> None:
+def _daemon_main(
+    settings: Settings, lifeline: Lifeline, relay: _StderrRelay | None, started: Connection
+) -> None:
     # A session of its own: a terminal's Ctrl-C (SIGINT to its foreground process group) is
     # for `run`, which asks the pool to stop once, not twice. A SIGINT that reached us before
     # setsid is pending (blocked by the parent) and SIG_IGN discards it; a SIGTERM from the
@@ -152,4 +179,8 @@ def _daemon_main(settings: Settings, lifeline: Lifeline, relay: _StderrRelay | N
     if relay is not None:
         relay.in_child()
     lifeline.hold(deadline=None)  # the supervisor bounds its own stop (and kills stragglers)
-    sys.exit(Supervisor(settings).run())
+
+    def tell(worker_id: str) -> None:
+        started.send_bytes(worker_id.encode())
+
+    sys.exit(Supervisor(settings, on_worker_started=tell).run())

@@ -127,7 +127,7 @@ def enqueue(
         if should_stop():
             raise Interrupted("interrupted: no further chunk was sent")
         done.in_flight = sum(len(run) for _, run in chunk)
-        protocol.enqueue(chunk)
+        protocol.enqueue(chunk, batch, first=transactions == 0)
         done.enqueued, done.in_flight = done.enqueued + done.in_flight, 0
         transactions += 1
     counts = {tier: sum(1 for t in tasks if t.tier is tier) for tier in TIERS}

@@ -96,7 +96,8 @@ class Protocol(OperatorCommands):
         self._results = _load_script(client, "results.lua")
         self._cancel = _load_script(client, "settling.lua", "cancel.lua")
         self._enqueue_keys = [
-            *keys.tiers, *keys.queued_sets, *keys.seqs, keys.tasks, keys.inflight
+            *keys.tiers, *keys.queued_sets, *keys.seqs, keys.tasks, keys.inflight,
+            keys.last_batch,
         ]  # fmt: skip
         self._take_keys = [
             *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers,
@@ -104,15 +105,24 @@ class Protocol(OperatorCommands):
         ]  # fmt: skip
 
     # --- producing -------------------------------------------------------------------------
-    def enqueue(self, chunk: Sequence[tuple[Tier, Sequence[tuple[str, str]]]]) -> None:
-        """Push and register every (tier, [(id, task)]) group of one chunk in one script call:
-        Redis runs it like MULTI/EXEC (nothing else in between, one transaction in the AOF)
-        and it checks every key before its first write, so it lands whole or not at all."""
+    def enqueue(
+        self,
+        chunk: Sequence[tuple[Tier, Sequence[tuple[str, str]]]],
+        batch: str,
+        first: bool,
+    ) -> None:
+        """Push and register every (tier, [(id, task)]) group of one chunk of ``batch`` in one
+        script call: Redis runs it like MULTI/EXEC (nothing else in between, one transaction
+        in the AOF) and it checks every key before its first write, so it lands whole or not
+        at all. A ``first`` chunk also records its batch as the last one produced."""
         per_tier: dict[Tier, list[str]] = {tier: [] for tier in TIERS}
         for tier, tasks in chunk:
             per_tier[tier].extend(part for pair in tasks for part in pair)
         counts = [len(per_tier[tier]) // 2 for tier in TIERS]
-        args = [len(TIERS), *counts, *(part for tier in TIERS for part in per_tier[tier])]
+        args = [
+            len(TIERS), *counts, batch, "first" if first else "next",
+            *(part for tier in TIERS for part in per_tier[tier]),
+        ]  # fmt: skip
         try:
             self._enqueue(keys=self._enqueue_keys, args=args)
         except redis.ResponseError as exc:

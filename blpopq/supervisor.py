@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -59,9 +60,16 @@ class _Slot:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        notifier: Notifier | None = None,
+        on_worker_started: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self._notifier = notifier or Notifier.from_environ()
+        #: Told each worker's id as it starts (`run` learns which results its own pool wrote).
+        self._on_worker_started = on_worker_started
         self._restarts = 0
         self._watchdog_due = 0.0
         self._context = multiprocessing.get_context("fork")
@@ -140,6 +148,8 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         slot.started = time.monotonic()
         log.info("worker %d started (pid %s)", slot.index, slot.process.pid)
+        if self._on_worker_started is not None and slot.process.pid is not None:
+            self._on_worker_started(worker_identity(slot.process.pid))
 
     def _supervise(self, wake: socket.socket) -> None:
         while not self._signals and self._refused is None:

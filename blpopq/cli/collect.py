@@ -11,7 +11,7 @@ from ..collector import Outcomes, attention_order, render, table_layout, wait_fo
 from ..config import Settings
 from ..errors import EXIT_OK, ConfigError
 from ..protocol import Protocol
-from .common import connect
+from .common import announce, connect, resolve_batch
 from .helptext import about
 from .parser import Subparsers, common_options, output_options, quiet_option
 from .progress import reporter
@@ -19,14 +19,21 @@ from .progress import reporter
 
 def register(commands: Subparsers) -> None:
     collect = commands.add_parser("collect", **about("collect"))
-    collect.add_argument("--batch", help="only this batch")
+    collect.add_argument(
+        "--batch",
+        metavar="ID|last",
+        help="only this batch (last: the one produced most recently in the namespace), its "
+        "rows numbered 1..N in the table and csv (default: every batch, numbered by the "
+        "namespace-wide attention position)",
+    )
     collect.add_argument("--follow", action="store_true", help="keep printing new results")
     collect.add_argument(
         "--expect",
         type=int,
         metavar="N",
-        help="wait until N results and dead letters have arrived (default: print what is "
-        "there now)",
+        help="wait until N results and dead letters have arrived: of the --batch if one is "
+        "given, else of every batch in the namespace, old ones included (default: print what "
+        "is there now)",
     )
     collect.add_argument(
         "--timeout",
@@ -51,15 +58,17 @@ def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         # others' from the middle (reordering), or dropping them unprinted.
         raise ConfigError("--drain takes every batch's results away: it cannot be given --batch")
     protocol = connect(settings)
-    outcomes = Outcomes(batch=args.batch)
+    announce("collect", settings, args.quiet)
+    outcomes = Outcomes(batch=resolve_batch(protocol, args.batch))
+    first_row = None if outcomes.batch is None else 1
     if args.follow:
-        return _follow(protocol, outcomes, args.output_format, out, args.drain)
+        return _follow(protocol, outcomes, args.output_format, out, args.drain, first_row)
     if args.expect is not None:
         with reporter(args.expect, quiet=args.quiet) as shown:
             wait_for(protocol, outcomes, args.expect, args.timeout, on_refresh=shown.update)
     else:
         outcomes.refresh(protocol)
-    out.write(render(attention_order(outcomes.results), args.output_format))
+    out.write(render(attention_order(outcomes.results), args.output_format, first_row=first_row))
     if args.drain:
         out.flush()  # printed first, removed after: a failed write leaves them in Redis
         outcomes.discard_read(protocol)
@@ -67,10 +76,17 @@ def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
 
 def _follow(
-    protocol: Protocol, outcomes: Outcomes, fmt: str, out: TextIO, drain: bool = False
+    protocol: Protocol,
+    outcomes: Outcomes,
+    fmt: str,
+    out: TextIO,
+    drain: bool = False,
+    first_row: int | None = None,
 ) -> int:
     """Print results as they arrive (each arrival in attention order), until interrupted;
-    with ``drain``, remove each arrival from Redis once it is printed."""
+    with ``drain``, remove each arrival from Redis once it is printed. With ``first_row``
+    (one batch), rows are numbered on from it as printed: a result that arrives after one
+    taken later (a longer task) gets the next number, not its rank in the batch."""
     header = fmt != "jsonl"
     fixed = None  # a table keeps the columns of its first arrival, under one header
     with contextlib.suppress(KeyboardInterrupt):
@@ -79,7 +95,9 @@ def _follow(
             arrival = attention_order(outcomes.results)
             if fmt == "table" and fixed is None:
                 fixed = table_layout(arrival)
-            out.write(render(arrival, fmt, header=header, fixed=fixed))
+            out.write(render(arrival, fmt, header=header, fixed=fixed, first_row=first_row))
+            if first_row is not None:
+                first_row += len(arrival)
             out.flush()
             if drain:
                 outcomes.discard_read(protocol)

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from ..config import Settings
-from ..connection import check_reachable, make_client
+from ..connection import check_reachable, make_client, mask_url
 from ..errors import BlpopqError, InputError, Interrupted
 from ..instructions import (
     DEFAULT_MAX_WORK,
@@ -33,6 +33,36 @@ def connect(settings: Settings) -> Protocol:
     client = make_client(settings.url, settings.socket_timeout)
     check_reachable(client, settings.url)
     return Protocol(client, settings.keys)
+
+
+def announce(command: str, settings: Settings, quiet: bool = False, where: str = "") -> None:
+    """One stderr line naming the Redis (password masked, or ``where``) and namespace
+    ``command`` uses: localhost:6379, the default, may well be someone else's Redis."""
+    if quiet:
+        return
+    if not where:
+        where = mask_url(settings.url)
+        if not settings.redis_url:
+            where += " (the default: set REDIS_URL or --redis-url)"
+    sys.stderr.write(f"blpopq {command}: Redis {where}, namespace {settings.namespace}\n")
+
+
+#: What ``--batch`` (and cancel's BATCH) may name besides a batch id.
+LAST_BATCH = "last"
+
+
+def resolve_batch(protocol: Protocol, batch: str | None) -> str | None:
+    """``batch`` as given, or for ``last`` the batch most recently produced in the namespace;
+    InputError (exit 2) when none was recorded."""
+    if batch != LAST_BATCH:
+        return batch
+    last = protocol.last_batch()
+    if last is None:
+        raise InputError(
+            f"'last': no batch has been produced in namespace {protocol.keys.namespace} yet "
+            "(produce and run record the last one)"
+        )
+    return last
 
 
 def read_requests(

@@ -97,10 +97,13 @@ examples:
         "help": "print the attention order of the results",
         "description": """\
 Print the results in attention order: who was served, in which order, with what. Reading
-deletes nothing (unless --drain). Without --batch, every result in the namespace counts.""",
+deletes nothing (unless --drain). With --batch, only that batch's results count, numbered
+1..N in the table and csv; without it, every result in the namespace counts (old batches'
+too), numbered by the namespace-wide attention position.""",
         "epilog": """\
 examples:
-  blpopq collect                             what has finished so far
+  blpopq collect --batch last                the batch produced last, so far
+  blpopq collect --batch last --expect 30    wait for its 30 outcomes, print
   blpopq collect --batch ID --expect 30 --timeout 600
   blpopq collect --follow --format jsonl     print results as they arrive
   blpopq collect --drain --format csv >> all.csv   print, then remove""",
@@ -128,6 +131,7 @@ normally. Nothing else is touched. Prints how many were cancelled; an unknown ba
         "epilog": """\
 examples:
   blpopq cancel 20261123T150333-1a2b3c    the batch id produce printed
+  blpopq cancel last                      the batch produced most recently
   blpopq cancel --all --namespace orders  every waiting task in a namespace""",
     },
     "dead": {

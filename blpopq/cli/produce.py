@@ -10,7 +10,7 @@ from typing import TextIO
 
 from ..config import Settings
 from ..errors import EXIT_OK
-from .common import connect, enqueue_reporting, read_requests, warn_heavy
+from .common import announce, connect, enqueue_reporting, read_requests, warn_heavy
 from .helptext import about
 from .parser import (
     INPUT_FORMATS,
@@ -41,6 +41,8 @@ def cmd_produce(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
     )
     warn_heavy("produce", requests, settings.kernel)
-    report = enqueue_reporting(connect(settings), requests, settings.chunk_size)
+    protocol = connect(settings)
+    announce("produce", settings)
+    report = enqueue_reporting(protocol, requests, settings.chunk_size)
     out.write(report.summary() + "\n")
     return EXIT_OK

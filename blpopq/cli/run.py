@@ -104,9 +104,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     assert ending.outcomes is not None
     tasks = _report(ending.outcomes, args.output_format, out)
     out.flush()  # the table first, then the lines that explain an early end
-    left = ending.left_line()
-    if left is not None:
-        sys.stderr.write(f"blpopq run: {left}\n")
+    for line in (ending.others_line(), ending.left_line()):
+        if line is not None:
+            sys.stderr.write(f"blpopq run: {line}\n")
     for error in (ending.timeout, failure):
         if error is not None:
             sys.stderr.write(f"blpopq run: error: {error}\n")
@@ -114,9 +114,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def _report(outcomes: Outcomes, fmt: str, out: TextIO) -> int:
-    """The attention order on ``out``, the summary and dead letters on stderr; the status
+    """The batch's attention order on ``out`` (rows 1..N; jsonl keeps the namespace-wide
+    position), the summary and dead letters on stderr; the status
     the tasks alone call for (0, or 1 if any failed)."""
-    out.write(render(attention_order(outcomes.results), fmt))
+    out.write(render(attention_order(outcomes.results), fmt, first_row=1))
     sys.stderr.write(summary(outcomes.results, outcomes.dead) + "\n")
     for letter in outcomes.dead:
         sys.stderr.write(f"dead letter {letter.id} ({letter.tier}): {letter.reason}\n")

@@ -23,7 +23,8 @@ from ..instructions import Request
 from ..pool import PoolProcess, daemon_process, redis_for_run
 from ..producer import EnqueueReport
 from ..protocol import Protocol
-from .common import Stops, connect, enqueue_reporting
+from ..words import plural
+from .common import Stops, announce, connect, enqueue_reporting
 from .progress import reporter
 
 log = logging.getLogger("blpopq")
@@ -47,6 +48,8 @@ class Ending:
     #: worker killed on the way out: its lease puts the task back).
     left: tuple[int, int] | None = None
     where: str = ""
+    #: Tasks of other batches (queued in the same namespace) that this run's workers served.
+    served_others: int = 0
 
     def exit_status(self, failure: BlpopqError | None, tasks: int) -> int:
         """The first that applies of 130 (interrupted), 4 (timed out), the ``failure``'s
@@ -57,6 +60,16 @@ class Ending:
         if self.timeout is not None:
             return EXIT_TIMEOUT
         return failure.exit_code if failure is not None else tasks
+
+    def others_line(self) -> str | None:
+        """Said when the pool also served tasks of other batches: they share the queue."""
+        if not self.served_others:
+            return None
+        return (
+            f"also served {plural(self.served_others, 'task')} of other batches queued in "
+            f"{self.where} "
+            "(not shown: collect prints them)"
+        )
 
     def left_line(self) -> str | None:
         """The summary's last line when the batch did not finish: how many of its tasks are
@@ -93,6 +106,8 @@ def serve_batch(
         where = "the embedded Redis" if ending.embedded else mask_url(url)
         ending.where = f"namespace {settings.namespace} on {where}"
         protocol = connect(settings)
+        private = "a private, embedded one, gone at exit (--redis-url names yours)"
+        announce("run", settings, quiet, where=private if ending.embedded else "")
         outcomes = Outcomes.from_now(protocol)
         report = enqueue_reporting(protocol, requests, settings.chunk_size)
         log.info("%s", report.summary())
@@ -108,6 +123,10 @@ def serve_batch(
             _until_stopped(protocol, pool, ending, shown.update)
             outcomes.refresh(protocol)  # those finished while the pool stopped
             shown.update(outcomes)
+        ours = pool.worker_ids()
+        ending.served_others = sum(
+            n for worker, n in outcomes.others_by_worker.items() if worker in ours
+        )
         if outcomes.count < len(report.ids):
             ending.left = protocol.open_tasks(report.ids)
         protocol.client.close()

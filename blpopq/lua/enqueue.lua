@@ -15,7 +15,8 @@
 -- popped, and if nobody claims it, the reaper will find it.
 -- Every check comes before the first write, so the call changes all of it or nothing.
 local n = tonumber(ARGV[1])
-local tasks, inflight = KEYS[3 * n + 1], KEYS[3 * n + 2]
+local tasks, inflight, last_batch = KEYS[3 * n + 1], KEYS[3 * n + 2], KEYS[3 * n + 3]
+local first = 4 + n  -- ARGV index of the first id
 for tier = 1, n do
   local kind = redis.call('TYPE', KEYS[tier]).ok
   if kind ~= 'list' and kind ~= 'none' then
@@ -23,14 +24,14 @@ for tier = 1, n do
   end
 end
 -- An id that is open already (queued or running) would make two tasks one: refuse the chunk.
-for i = n + 2, #ARGV, 2 do
+for i = first, #ARGV, 2 do
   local id = ARGV[i]
   if redis.call('HEXISTS', tasks, id) == 1 or redis.call('HEXISTS', inflight, id) == 1 then
     return redis.error_reply('IDINUSE ' .. id)
   end
 end
 local step = 500  -- keeps unpack() far below Lua's stack limit
-local arg = n + 2
+local arg = first
 for tier = 1, n do
   local count = tonumber(ARGV[1 + tier])
   local seq = redis.call('INCRBY', KEYS[2 * n + tier], count) - count
@@ -51,4 +52,5 @@ for tier = 1, n do
     redis.call('HSET', tasks, unpack(fields))
   end
 end
-return (arg - n - 2) / 2
+if ARGV[n + 3] == 'first' then redis.call('SET', last_batch, ARGV[n + 2]) end
+return (arg - first) / 2

@@ -43,8 +43,8 @@ def request(tier: Tier, n: int) -> Request:
 def enqueue_at(protocol: Protocol, requests: list[Request], enqueued_at: float, batch: str) -> None:
     """Enqueue through the producer's own path, with an enqueued_at chosen by the test."""
     tasks = sorted(build_tasks(requests, batch, enqueued_at), key=lambda t: TIERS.index(t.tier))
-    for chunk in chunks(tasks, 1000):
-        protocol.enqueue(chunk)
+    for n, chunk in enumerate(chunks(tasks, 1000)):
+        protocol.enqueue(chunk, batch, first=n == 0)
 
 
 def result_json(task_id: str, finished_at: float, position: int = 1) -> str:

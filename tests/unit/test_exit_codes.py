@@ -37,3 +37,19 @@ def test_the_units_do_not_restart_on_exactly_the_codes_the_table_says() -> None:
         text = (ROOT / "systemd" / unit).read_text(encoding="utf-8")
         [line] = re.findall(r"^RestartPreventExitStatus=(.*)$", text, re.M)
         assert {int(code) for code in line.split()} == never, unit
+
+
+def test_the_per_command_table_names_every_command_and_only_codes_of_the_table() -> None:
+    from blpopq.cli.entry import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("Which codes each command can end with") :].split("\n\n")[1]
+    rows = dict(re.findall(r"^\| (\w+) \| (.*) \|$", section, re.M))
+    rows.pop("command")
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if a.dest == "command"]
+    assert set(rows) == set(commands.choices)  # type: ignore[arg-type]
+    known = set(readme_table())
+    for command, codes in rows.items():
+        listed = {int(code) for code in re.findall(r"(?<![\w`-])(\d+)(?![\w`])", codes)}
+        assert 0 in listed and listed <= known, (command, listed)
