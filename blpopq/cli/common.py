@@ -41,10 +41,10 @@ def announce(command: str, settings: Settings, quiet: bool = False, where: str =
     if quiet:
         return
     if not where:
-        where = mask_url(settings.url)
+        where = f"Redis {mask_url(settings.url)}"
         if not settings.redis_url:
             where += " (the default: set REDIS_URL or --redis-url)"
-    sys.stderr.write(f"blpopq {command}: Redis {where}, namespace {settings.namespace}\n")
+    sys.stderr.write(f"blpopq {command}: using {where}, namespace {settings.namespace}\n")
 
 
 #: What ``--batch`` (and cancel's BATCH) may name besides a batch id.

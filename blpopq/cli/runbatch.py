@@ -106,7 +106,7 @@ def serve_batch(
         where = "the embedded Redis" if ending.embedded else mask_url(url)
         ending.where = f"namespace {settings.namespace} on {where}"
         protocol = connect(settings)
-        private = "a private, embedded one, gone at exit (--redis-url names yours)"
+        private = "a private, embedded Redis, gone at exit (--redis-url names yours)"
         announce("run", settings, quiet, where=private if ending.embedded else "")
         outcomes = Outcomes.from_now(protocol)
         report = enqueue_reporting(protocol, requests, settings.chunk_size)

@@ -120,7 +120,7 @@ def test_run_on_a_shared_namespace_reports_its_own_batch_and_says_it_served_othe
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert [(r["position"], r["client"]) for r in rows] == [("1", "c21"), ("2", "c20")]
     assert "also served 3 tasks of other batches queued in namespace" in done.stderr
-    assert f"blpopq run: Redis {redis_server.url}, namespace {namespace}" in done.stderr
+    assert f"blpopq run: using Redis {redis_server.url}, namespace {namespace}" in done.stderr
 
     lines, _ = collect(redis_server, namespace, "--batch", other, "--format", "jsonl")
     assert [json.loads(line)["position"] for line in lines.splitlines()] == [1, 2, 3]
@@ -138,4 +138,4 @@ def test_produce_names_the_redis_and_namespace_it_uses(
         *target(redis_server, namespace),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stderr == f"blpopq produce: Redis {redis_server.url}, namespace {namespace}\n"
+    assert done.stderr == f"blpopq produce: using Redis {redis_server.url}, namespace {namespace}\n"
