@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import groupby, islice
+from operator import itemgetter
+from typing import Protocol as Interface
+from typing import overload
 
 from .errors import Interrupted
 from .instructions import Request
@@ -24,11 +27,64 @@ from .tiers import TIERS, Tier
 from .words import plural
 
 
+class RequestSource(Interface):
+    """Requests to enqueue, read a tier at a time (instruction_file.CheckedFile streams them
+    from its spools; ``Listed`` wraps a list)."""
+
+    def __len__(self) -> int: ...
+
+    def in_tier(self, tier: Tier) -> Iterable[tuple[int, Request]]:
+        """(number in file order, from 1; request) of each request of ``tier``, in order."""
+        ...
+
+
+class Listed:
+    """A list of requests as a RequestSource."""
+
+    def __init__(self, requests: Sequence[Request]) -> None:
+        self._requests = requests
+
+    def __len__(self) -> int:
+        return len(self._requests)
+
+    def in_tier(self, tier: Tier) -> Iterator[tuple[int, Request]]:
+        return ((n, r) for n, r in enumerate(self._requests, start=1) if r.tier is tier)
+
+
+class BatchIds(Sequence[str]):
+    """The ids of a batch of ``count`` tasks, ``<batch>.1`` ... ``<batch>.<count>`` in file
+    order, computed on demand: a million-task batch holds no million strings."""
+
+    def __init__(self, batch: str, count: int) -> None:
+        self.batch, self._count = batch, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        return f"{self.batch}.{index % self._count + 1}"
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class EnqueueReport:
     batch: str
     counts: dict[Tier, int]
-    ids: tuple[str, ...]  # in file order
+    ids: Sequence[str]  # in file order
     transactions: int
 
     def summary(self) -> str:
@@ -69,23 +125,33 @@ def new_batch_id() -> str:
 
 def build_tasks(requests: Sequence[Request], batch: str, enqueued_at: float) -> list[Task]:
     """One task per request, ids ``<batch>.<n>`` numbered in file order from 1."""
-    return [
-        Task(
-            id=f"{batch}.{n}",
-            batch=batch,
-            tier=r.tier,
-            client=r.client,
-            op=r.op,
-            prev=r.prev,
-            difficulty=r.difficulty,
-            count=r.count,
-            nonce=r.nonce,
-            source=r.source,
-            line=r.line,
-            enqueued_at=enqueued_at,
-        )
-        for n, r in enumerate(requests, start=1)
-    ]
+    return [_task(n, r, batch, enqueued_at) for n, r in enumerate(requests, start=1)]
+
+
+def _task(number: int, r: Request, batch: str, enqueued_at: float) -> Task:
+    return Task(
+        id=f"{batch}.{number}",
+        batch=batch,
+        tier=r.tier,
+        client=r.client,
+        op=r.op,
+        prev=r.prev,
+        difficulty=r.difficulty,
+        count=r.count,
+        nonce=r.nonce,
+        source=r.source,
+        line=r.line,
+        enqueued_at=enqueued_at,
+    )
+
+
+def tasks_in_priority_order(
+    requests: RequestSource, batch: str, enqueued_at: float
+) -> Iterator[Task]:
+    """The tasks of ``requests``, highest tier first, each tier in file order, one at a time."""
+    for tier in TIERS:
+        for number, request in requests.in_tier(tier):
+            yield _task(number, request, batch, enqueued_at)
 
 
 def priority_order(tasks: Sequence[Task]) -> list[Task]:
@@ -97,19 +163,21 @@ def priority_order(tasks: Sequence[Task]) -> list[Task]:
 Chunk = list[tuple[Tier, list[tuple[str, str]]]]
 
 
-def chunks(tasks: Sequence[Task], size: int) -> Iterator[Chunk]:
-    """Slices of at most ``size`` tasks, each as (tier, [(id, task JSON)]) runs."""
-    for start in range(0, len(tasks), size):
-        piece = tasks[start : start + size]
+def chunks(tasks: Iterable[Task], size: int) -> Iterator[Chunk]:
+    """Slices of at most ``size`` tasks, each as (tier, [(id, task JSON)]) runs; only one
+    slice is held at a time."""
+    remaining = iter(tasks)
+    # Only the JSON is kept of each task: a chunk of 50,000 holds no 50,000 Task objects.
+    while piece := [(t.tier, t.id, t.to_json()) for t in islice(remaining, size)]:
         yield [
-            (tier, [(t.id, t.to_json()) for t in run])
-            for tier, run in groupby(piece, lambda t: t.tier)
+            (tier, [(task_id, raw) for _, task_id, raw in run])
+            for tier, run in groupby(piece, itemgetter(0))
         ]
 
 
 def enqueue(
     protocol: Protocol,
-    requests: Sequence[Request],
+    requests: Sequence[Request] | RequestSource,
     chunk_size: int,
     batch: str | None = None,
     progress: Progress | None = None,
@@ -118,17 +186,20 @@ def enqueue(
     """Push every request, a chunk per script call. ``progress`` (if given) is kept up to
     date for a caller that must report a failure half-way. ``should_stop`` is asked before
     each chunk; once it says yes, Interrupted is raised and no further chunk is sent."""
+    source = Listed(requests) if isinstance(requests, Sequence) else requests
     batch = batch or new_batch_id()
-    tasks = build_tasks(requests, batch, time.time())
+    tasks = tasks_in_priority_order(source, batch, time.time())
     done = progress or Progress()
-    done.batch, done.total = batch, len(tasks)
+    done.batch, done.total = batch, len(source)
+    counts = {tier: 0 for tier in TIERS}
     transactions = 0
-    for chunk in chunks(priority_order(tasks), chunk_size):
+    for chunk in chunks(tasks, chunk_size):
         if should_stop():
             raise Interrupted("interrupted: no further chunk was sent")
         done.in_flight = sum(len(run) for _, run in chunk)
         protocol.enqueue(chunk, batch, first=transactions == 0)
         done.enqueued, done.in_flight = done.enqueued + done.in_flight, 0
         transactions += 1
-    counts = {tier: sum(1 for t in tasks if t.tier is tier) for tier in TIERS}
-    return EnqueueReport(batch, counts, tuple(t.id for t in tasks), transactions)
+        for tier, run in chunk:
+            counts[tier] += len(run)
+    return EnqueueReport(batch, counts, BatchIds(batch, done.enqueued), transactions)

@@ -45,6 +45,7 @@ from .errors import IdInUse
 from .keyspace import Keyspace
 from .operations import OperatorCommands
 from .records import Claim, Snapshot, Taken, TakenKind, as_bytes, safe_text
+from .streamed import call_script
 from .tiers import TIERS, Tier
 
 __all__ = [
@@ -124,7 +125,8 @@ class Protocol(OperatorCommands):
             *(part for tier in TIERS for part in per_tier[tier]),
         ]  # fmt: skip
         try:
-            self._enqueue(keys=self._enqueue_keys, args=args)
+            # Streamed: a chunk's arguments are megabytes, and encoded whole they triple.
+            call_script(self.client, self._enqueue, self._enqueue_keys, args)
         except redis.ResponseError as exc:
             raise _id_in_use(exc) or exc from None
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -15,16 +14,10 @@ import redis
 from ..config import Settings
 from ..connection import check_reachable, make_client, mask_url
 from ..errors import BlpopqError, InputError, Interrupted
-from ..instructions import (
-    DEFAULT_MAX_WORK,
-    InstructionError,
-    Request,
-    decode_source,
-    expected_work,
-    parse,
-)
+from ..instruction_file import CheckedFile, Heavy, read_checked
+from ..instructions import DEFAULT_MAX_WORK, InstructionError, expected_work
 from ..kernels import KernelUnavailable, measure_rate, select_kernel
-from ..producer import EnqueueReport, Progress, enqueue
+from ..producer import EnqueueReport, Progress, RequestSource, enqueue
 from ..protocol import Protocol
 from ..redis_errors import as_blpopq_error
 
@@ -65,35 +58,32 @@ def resolve_batch(protocol: Protocol, batch: str | None) -> str | None:
     return last
 
 
+#: Expected attempts above which a mine request is announced at produce time with how long
+#: it should take here: 2**32 is minutes even on the fastest kernel, hours on hashlib.
+HEAVY_WORK = 2**32
+
+
 def read_requests(
     path: str, fmt: str, max_difficulty: int, stdin: Any = None, max_work: int = DEFAULT_MAX_WORK
-) -> list[Request]:
-    """Parse and validate the whole file; InputError carries every bad line."""
-    source = "<stdin>" if path == "-" else path
+) -> CheckedFile:
+    """Check the whole file, spooling its requests (close it, or use it in a ``with``);
+    InputError carries every bad line."""
     try:
-        data = (stdin or sys.stdin.buffer).read() if path == "-" else Path(path).read_bytes()
+        return read_checked(
+            path, fmt, max_difficulty, max_work, HEAVY_WORK, stdin or sys.stdin.buffer
+        )
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return parse(decode_source(data, source), source, fmt, max_difficulty, max_work)
     except InstructionError as exc:
         raise InputError(str(exc)) from None
 
 
-#: Expected attempts above which a mine request is announced at produce time with how long
-#: it should take here: 2**32 is minutes even on the fastest kernel, hours on hashlib.
-HEAVY_WORK = 2**32
-#: Heavy requests named one per line; the rest are counted in one more.
-_HEAVY_NAMED = 5
-
-
-def warn_heavy(command: str, requests: Sequence[Request], kernel_setting: str) -> None:
-    """On stderr, for each mine request expected to cost over HEAVY_WORK attempts: its
-    expected time on one core at the rate the configured kernel reaches here, measured now
-    (about 0.1 s, spent only when such a request exists). A warning, not a refusal: that
-    bound is --max-work."""
-    heavy = [r for r in requests if expected_work(r) > HEAVY_WORK]
-    if not heavy:
+def warn_heavy(command: str, heavy: Heavy, kernel_setting: str) -> None:
+    """On stderr, for the first mine requests expected to cost over HEAVY_WORK attempts: the
+    expected time of each on one core at the rate the configured kernel reaches here,
+    measured now (about 0.1 s, spent only when such a request exists), then of all. A
+    warning, not a refusal: that bound is --max-work."""
+    if not heavy.count:
         return
     try:
         kernel = select_kernel(kernel_setting)
@@ -101,17 +91,17 @@ def warn_heavy(command: str, requests: Sequence[Request], kernel_setting: str) -
         kernel = select_kernel("auto")  # the daemon will refuse the setting; estimate anyway
     rate = measure_rate(kernel)
     speed = f"{rate / 1e6:.1f} M attempts/s on one core here (kernel {kernel.name})"
-    for r in heavy[:_HEAVY_NAMED]:
+    for r in heavy.named:
         work = expected_work(r)
         sys.stderr.write(
             f"blpopq {command}: warning: {r.source}:{r.line}: mine expects {r.count} * "
             f"2**{r.difficulty} = {work:.3g} attempts: about {_duration(work / rate)} at {speed}\n"
         )
-    if len(heavy) > _HEAVY_NAMED:
-        total = sum(expected_work(r) for r in heavy)
+    if heavy.count > len(heavy.named):
         sys.stderr.write(
-            f"blpopq {command}: warning: {len(heavy) - _HEAVY_NAMED} more requests expect over "
-            f"2**32 attempts; all {len(heavy)}: about {_duration(total / rate)} at {speed}\n"
+            f"blpopq {command}: warning: {heavy.count - len(heavy.named)} more requests expect "
+            f"over 2**32 attempts; all {heavy.count}: about {_duration(heavy.work / rate)} at "
+            f"{speed}\n"
         )
 
 
@@ -126,7 +116,7 @@ def _duration(seconds: float) -> str:
 
 
 def enqueue_reporting(
-    protocol: Protocol, requests: Sequence[Request], chunk_size: int
+    protocol: Protocol, requests: RequestSource, chunk_size: int
 ) -> EnqueueReport:
     """``enqueue``, leaving a trace if it stops half-way. On any failure or interrupt, stderr
     gets ``enqueued K of N (batch=B)`` and the exception goes on to main, which picks the exit

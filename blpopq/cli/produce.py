@@ -37,12 +37,12 @@ def register(commands: Subparsers) -> None:
 
 
 def cmd_produce(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    requests = read_requests(
+    with read_requests(
         args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
-    )
-    warn_heavy("produce", requests, settings.kernel)
-    protocol = connect(settings)
-    announce("produce", settings)
-    report = enqueue_reporting(protocol, requests, settings.chunk_size)
+    ) as requests:
+        warn_heavy("produce", requests.heavy, settings.kernel)
+        protocol = connect(settings)
+        announce("produce", settings)
+        report = enqueue_reporting(protocol, requests, settings.chunk_size)
     out.write(report.summary() + "\n")
     return EXIT_OK

@@ -91,9 +91,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     requests = read_requests(
         args.file, args.input_format, settings.max_difficulty, max_work=settings.max_work
     )
-    warn_heavy("run", requests, settings.kernel)
+    warn_heavy("run", requests.heavy, settings.kernel)
     failure: BlpopqError | None = None
-    with recorded_stops() as stops:
+    with requests, recorded_stops() as stops:
         ending = Ending(stops, embedded=not settings.redis_url)
         try:
             serve_batch(settings, requests, args.timeout, ending, args.quiet)

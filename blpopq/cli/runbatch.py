@@ -19,9 +19,8 @@ from ..collector import Outcomes, ResultsMissed, wait_until
 from ..config import Settings
 from ..connection import mask_url
 from ..errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, BlpopqError, WaitTimeout
-from ..instructions import Request
 from ..pool import PoolProcess, daemon_process, redis_for_run
-from ..producer import EnqueueReport
+from ..producer import EnqueueReport, RequestSource
 from ..protocol import Protocol
 from ..words import plural
 from .common import Stops, announce, connect, enqueue_reporting
@@ -93,7 +92,7 @@ class Ending:
 
 def serve_batch(
     settings: Settings,
-    requests: list[Request],
+    requests: RequestSource,
     timeout: float | None,
     ending: Ending,
     quiet: bool = False,
