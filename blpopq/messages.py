@@ -60,13 +60,35 @@ class Task(Request):
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> Task:
+    def from_json(
+        cls,
+        raw: bytes | str,
+        *,
+        tier: Tier | None = None,
+        key: str | None = None,
+        seen_at: float | None = None,
+    ) -> Task:
+        """Decode and check a task (README "Wire format"). What a task may leave out comes
+        from where it was found: ``tier``, the list it was taken from (a ``tier`` field must
+        name it); ``key``, its claim key, which take.lua gives a task without an id; and
+        ``seen_at``, when blpopq first saw it. The schema version defaults to the current
+        one, ``count`` to 1, ``batch`` and ``source`` to "" and ``line`` to 0."""
         body = _json_object(raw, "task")
         if body is None:
             raise DecodeError("task is not a JSON object")
-        if body.get("v") != SCHEMA_VERSION:
-            raise DecodeError(f"unsupported task schema version {body.get('v')!r}")
-        return _task_from_fields(body)
+        version = body.get("v", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise DecodeError(f"unsupported task schema version {version!r}")
+        return _task_from_fields(body, _Found(tier, key, seen_at))
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What a task's place in Redis says about it: the defaults of its optional fields."""
+
+    tier: Tier | None
+    key: str | None
+    seen_at: float | None
 
 
 #: A \uD800-\uDFFF escape: JSON can spell a lone UTF-16 surrogate, which Python then holds
@@ -111,53 +133,105 @@ def _json_object(raw: bytes | str, what: str) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _require(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = body.get(name)
+_KINDS = {str: "a string", int: "a whole number", (int, float): "a number"}
+_MISSING = object()
+
+
+def _field(body: dict[str, Any], name: str, kind: Any, default: Any = _MISSING) -> Any:
+    """Field ``name`` of the task, of type ``kind``; ``default`` when it is left out (none:
+    the field is required). A reason that names the field otherwise."""
+    if name not in body:
+        if default is _MISSING:
+            raise DecodeError(f"field {name!r} is missing")
+        return default
+    value = body[name]
     # bool is an int subclass, and `true` is never a valid number here.
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise DecodeError(f"field {name!r} is missing or not of the expected type")
+        raise DecodeError(f"field {name!r} is not {_KINDS[kind]}")
     return value
 
 
-def _task_from_fields(body: dict[str, Any]) -> Task:
-    try:
-        tier = Tier(body.get("tier"))
-    except ValueError:
-        raise DecodeError(f"unknown tier {body.get('tier')!r}") from None
-    op = _require(body, "op", str)
+def _task_from_fields(body: dict[str, Any], found: _Found) -> Task:
+    tier = _tier(body, found.tier)
+    client = _field(body, "client", str)
+    op = _field(body, "op", str)
     if op not in OPS:
-        raise DecodeError(f"unknown op {op!r}")
-    prev = _require(body, "prev", str)
+        raise DecodeError(f"field 'op' is {op!r}, not one of {', '.join(OPS)}")
+    prev = _field(body, "prev", str)
     if len(prev) != 64 or not _HEX.issuperset(prev):
-        raise DecodeError("prev must be 64 lower-case hexadecimal digits")
-    difficulty = _require(body, "difficulty", int)
+        raise DecodeError("field 'prev' must be 64 lower-case hexadecimal digits")
+    difficulty = _field(body, "difficulty", int)
     if not 0 <= difficulty <= 256:
-        raise DecodeError(f"difficulty {difficulty} is outside 0..256")
-    count = _require(body, "count", int)
+        raise DecodeError(f"field 'difficulty' is {difficulty}, outside 0..256")
+    count = _field(body, "count", int, 1)
     if count < 1:
-        raise DecodeError(f"count {count} is below 1")
-    nonce = body.get("nonce")
-    if op == "verify":
-        nonce = _require(body, "nonce", int)
-        if not 0 <= nonce < 2**64:
-            raise DecodeError(f"nonce {nonce} is outside 0..2**64-1")
-    elif nonce is not None:
-        raise DecodeError("a mine task carries no nonce")
+        raise DecodeError(f"field 'count' is {count}, below 1")
+    nonce = _nonce(body, op)
+    ident = _field(body, "id", str, _or_required(found.key))
+    if not ident:
+        raise DecodeError("field 'id' is empty")
     return Task(
-        id=_require(body, "id", str),
-        batch=_require(body, "batch", str),
+        id=ident,
+        batch=_field(body, "batch", str, ""),
         tier=tier,
-        client=_require(body, "client", str),
+        client=client,
         op=op,
         prev=prev,
         difficulty=difficulty,
         count=count,
         nonce=nonce,
-        source=_require(body, "source", str),
-        line=_require(body, "line", int),
-        enqueued_at=float(_require(body, "enqueued_at", (int, float))),
+        source=_field(body, "source", str, ""),
+        line=_field(body, "line", int, 0),
+        enqueued_at=float(_field(body, "enqueued_at", (int, float), _or_required(found.seen_at))),
         progress=_progress(body, prev, difficulty, count) if op == "mine" else None,
     )
+
+
+def _or_required(default: Any) -> Any:
+    return _MISSING if default is None else default
+
+
+def _tier(body: dict[str, Any], found: Tier | None) -> Tier:
+    """The tier of the list a task was taken from; a ``tier`` field must agree with it."""
+    named = body.get("tier", _MISSING)
+    if named is _MISSING:
+        if found is None:
+            raise DecodeError("field 'tier' is missing")
+        return found
+    try:
+        tier = Tier(named)
+    except ValueError:
+        raise DecodeError(f"field 'tier' is {named!r}, an unknown tier") from None
+    if found is not None and tier is not found:
+        raise DecodeError(f"field 'tier' is {tier.value!r}, but the task was on {found.value}")
+    return tier
+
+
+def _nonce(body: dict[str, Any], op: str) -> int | None:
+    nonce = body.get("nonce")
+    if op == "verify":
+        nonce = _field(body, "nonce", int)
+        if not 0 <= nonce < 2**64:
+            raise DecodeError(f"field 'nonce' is {nonce}, outside 0..2**64-1")
+    elif nonce is not None:
+        raise DecodeError("field 'nonce' is set, but a mine task carries no nonce")
+    return nonce
+
+
+def unreadable_reason(raw: bytes | str) -> str:
+    """Why take.lua found no task in ``raw`` (not JSON, not an object, or an ``id`` that is
+    not a non-empty string), as precisely as Python can say it. Lua's decoder refuses a few
+    items Python reads (nested deeper than its limit): those get the general reason."""
+    try:
+        body = load_json(raw, "task")
+    except DecodeError as exc:
+        return str(exc)
+    if not isinstance(body, dict):
+        return "task is not a JSON object"
+    ident = body.get("id", "-")
+    if not isinstance(ident, str) or not ident:
+        return "field 'id' is not a non-empty string"
+    return "not a JSON object with a non-empty string id (as Lua's JSON decoder reads it)"
 
 
 def progress_body(progress: Progress) -> dict[str, Any]:
@@ -169,10 +243,13 @@ def progress_body(progress: Progress) -> dict[str, Any]:
     }
 
 
-def with_progress(raw: bytes | str, progress: Progress) -> str:
-    """``raw`` (a task that decoded) with its ``progress`` field set, every other field kept
-    as it was (``history`` among them: a stop must not reset the count of deaths)."""
+def with_progress(raw: bytes | str, progress: Progress, task: Task) -> str:
+    """``raw`` (a task that decoded as ``task``) with its ``progress`` field set, every other
+    field kept as it was (``history`` among them: a stop must not reset the count of
+    deaths). A minimal task gets the id and enqueue time it was given: they stay its own."""
     body = json.loads(raw)
+    body.setdefault("id", task.id)
+    body.setdefault("enqueued_at", task.enqueued_at)
     body["progress"] = progress_body(progress)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 

@@ -9,6 +9,8 @@ can push any bytes, and none of them may stop a loop that serves everyone.
 Delivery path, and what a kill -9 at each point leaves:
   produce  ``enqueue.lua`` (one atomic call: all of a chunk or none) RPUSHes tasks and
            registers each in ``tasks`` (id -> JSON) and ``queued:<tier>`` (id -> sequence).
+  (any)    ``registering.lua`` is what enqueue.lua shares with the enqueue other clients call
+           (wire.py: FCALL blpopq_enqueue, loaded by ``load_library``, or the same for EVAL).
   take     ``take.lua`` pops the first non-empty tier, numbers it and claims it in
            ``inflight`` in one step. When every tier is empty the worker blocks on
            ``BLPOP vip alto comun`` and claims what it gets with ``claim.lua``. Between
@@ -36,11 +38,11 @@ Delivery path, and what a kill -9 at each point leaves:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from typing import Any
 
 import redis
 
+from . import wire
 from .errors import IdInUse
 from .keyspace import Keyspace
 from .operations import OperatorCommands
@@ -64,9 +66,7 @@ class StaleSession(Exception):
 
 def _load_script(client: redis.Redis, *names: str) -> Any:
     """Register the concatenated text of ``names`` (shared functions first) as one script."""
-    folder = resources.files(__package__).joinpath("lua")
-    source = "".join(folder.joinpath(name).read_text("utf-8") for name in names)
-    return client.register_script(source)
+    return client.register_script(wire.lua(*names))
 
 
 class Protocol(OperatorCommands):
@@ -81,7 +81,7 @@ class Protocol(OperatorCommands):
         self.client = client
         self.keys = keys
         self._sessions: dict[str, int] = {}
-        self._enqueue = _load_script(client, "enqueue.lua")
+        self._enqueue = _load_script(client, "registering.lua", "enqueue.lua")
         self._session = _load_script(client, "session.lua")
         self._take = _load_script(client, "taking.lua", "take.lua")
         self._claim = _load_script(client, "taking.lua", "claim.lua")
@@ -129,6 +129,22 @@ class Protocol(OperatorCommands):
             call_script(self.client, self._enqueue, self._enqueue_keys, args)
         except redis.ResponseError as exc:
             raise _id_in_use(exc) or exc from None
+
+    def load_library(self, replace: bool) -> str:
+        """Offer any client the lossless enqueue as ``FCALL blpopq_enqueue`` (wire.py): load
+        the function library, replacing one already loaded only if ``replace``. Returns
+        'loaded', 'present' (one was loaded already) or 'unsupported' (Redis < 7: no
+        functions); any other refusal (NOPERM, a read-only replica) is raised."""
+        try:
+            self.client.function_load(wire.enqueue_library(), replace=replace)
+        except redis.ResponseError as exc:
+            text = str(exc)
+            if "already exists" in text:
+                return "present"
+            if "unknown command" in text.lower():
+                return "unsupported"
+            raise
+        return "loaded"
 
     # --- taking ----------------------------------------------------------------------------
     def open_session(self, worker: str) -> int:

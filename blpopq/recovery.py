@@ -74,6 +74,7 @@ def _recover_one(
     body = _object(raw) if kind is TakenKind.TASK else None
     history: list[Any] = []
     if body is not None:
+        body.setdefault("id", safe_text(key))  # a minimal task keeps the id its take gave it
         earlier = body.get("history")
         history = [*(earlier if isinstance(earlier, list) else []), _death(claim, event)]
         body["history"] = history

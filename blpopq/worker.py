@@ -26,7 +26,14 @@ from .dataloss import DataLossWatch
 from .errors import EXIT_REDIS_REFUSED, RedisRefused
 from .heartbeat import Heartbeat
 from .kernels import select_kernel
-from .messages import DeadLetter, DecodeError, Task, peek_identity, with_progress
+from .messages import (
+    DeadLetter,
+    DecodeError,
+    Task,
+    peek_identity,
+    unreadable_reason,
+    with_progress,
+)
 from .metrics import NO_METRICS, Metrics, worker_metrics
 from .pow import Cancelled
 from .protocol import DeclaredDead, Protocol, StaleSession, Taken, TakenKind, safe_text
@@ -91,6 +98,16 @@ class Backoff:
         self.failures = 0
 
 
+def _offer_enqueue_function(protocol: Protocol) -> None:
+    """Load FCALL blpopq_enqueue if it is missing: a Redis restarted without its data has no
+    functions, and the daemon loaded them only at its start. A refusal was logged by the
+    daemon then (cli/run.py); a worker serves on without it."""
+    try:
+        protocol.load_library(replace=False)
+    except redis.ResponseError as exc:
+        log.debug("function library not loaded: %s", exc)
+
+
 def _fields(task: Task) -> dict[str, str]:
     """The stable log fields of a task (see logs.FIELDS)."""
     return {"task_id": task.id, "tier": task.tier.value, "client": task.client}
@@ -147,6 +164,7 @@ class Worker:
         try:
             protocol = Protocol(client, self.settings.keys)
             self.data_loss.check(protocol)
+            _offer_enqueue_function(protocol)
             heartbeat.join(protocol)
             self._reconcile_claims(protocol)
             on_ready()
@@ -251,13 +269,17 @@ class Worker:
 
     def _handle(self, taken: Taken) -> _Outcome:
         if taken.kind is TakenKind.UNREADABLE:
-            return self._dead_letter(taken, "not a JSON object with a string id")
+            return self._dead_letter(taken, unreadable_reason(taken.raw))
         if taken.kind is TakenKind.DUPLICATE:
             task_id, _ = peek_identity(taken.raw)
             reason = f"id {task_id!r} is already open as another task: refused, not run"
             return self._dead_letter(taken, reason, duplicate=True)
         try:
-            task = Task.from_json(taken.raw)
+            # A task that names no id has its claim key as id (take.lua gave it one), and
+            # was first seen now if it names no enqueue time.
+            task = Task.from_json(
+                taken.raw, tier=taken.tier, key=taken.task_id, seen_at=time.time()
+            )
         except DecodeError as exc:
             return self._dead_letter(taken, str(exc))
         self.metrics.taken(taken.tier.value, task.op)
@@ -281,7 +303,8 @@ class Worker:
                 task.count,
                 extra=_fields(task),
             )
-            return _Outcome("requeue", taken, task.id, with_progress(taken.raw, stopped.progress))
+            again = with_progress(taken.raw, stopped.progress, task)
+            return _Outcome("requeue", taken, task.id, again)
         self.metrics.finished(result)
         log.debug(
             "task %s %s at position %d",

@@ -147,6 +147,21 @@ examples:
   blpopq dead requeue 20261123T150333-1a2b3c.7
   blpopq dead purge --all""",
     },
+    "schema": {
+        "help": "print the wire format: JSON Schemas, the enqueue for other clients",
+        "description": """\
+Print what a producer or reader in another language needs (README "Wire format"): the JSON
+Schema of a task on a tier list, of a result or of a dead letter; or the Lua of the
+lossless enqueue, as a script for EVAL (Redis 6.2) or as the function library that the
+daemon loads for FCALL blpopq_enqueue (Redis 7 and later).""",
+        "epilog": """\
+examples:
+  blpopq schema task > task.schema.json
+  blpopq schema result
+  redis-cli EVAL "$(blpopq schema script)" 5 {blpopq}:vip {blpopq}:queued:vip \\
+      {blpopq}:seq:vip {blpopq}:tasks {blpopq}:inflight vip '{"client":"a", ...}'
+  blpopq schema library | redis-cli -x FUNCTION LOAD REPLACE""",
+    },
     "config": {
         "help": "print the effective configuration and where each value comes from",
         "description": """\

@@ -11,6 +11,7 @@ from typing import TextIO
 
 import redis
 
+from .. import wire
 from ..collector import Outcomes, attention_order, render, summary
 from ..config import Settings
 from ..connection import mask_url
@@ -62,6 +63,7 @@ def register(commands: Subparsers) -> None:
 def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     protocol = connect(settings)  # fail fast, with a clear message, if Redis is unreachable
     check_eviction(protocol, args.allow_eviction)
+    offer_enqueue_function(protocol)
     protocol.client.close()
     log.info(
         "blpopq daemon: %s on %s namespace %s",
@@ -83,6 +85,30 @@ def check_eviction(protocol: Protocol, allowed: bool) -> None:
     if not allowed:
         raise ConfigError(message + " (use noeviction, or --allow-eviction to start anyway)")
     log.warning("%s; starting anyway (--allow-eviction)", message)
+
+
+def offer_enqueue_function(protocol: Protocol) -> None:
+    """Load FCALL blpopq_enqueue for other clients (README "Wire format"), this daemon's
+    version replacing any other. Refused is no reason to stop serving: producers still
+    have EVAL and raw RPUSH."""
+    try:
+        outcome = protocol.load_library(replace=True)
+    except redis.ResponseError as exc:
+        log.warning(
+            "could not load the function library %s (%s): other clients cannot FCALL %s; "
+            "they can still EVAL the script `blpopq schema script` prints",
+            wire.LIBRARY,
+            exc,
+            wire.ENQUEUE_FUNCTION,
+        )
+        return
+    if outcome == "unsupported":
+        log.info(
+            "Redis has no functions (before 7.0): other clients enqueue losslessly with EVAL "
+            "(`blpopq schema script`)"
+        )
+    else:
+        log.info("function %s loaded: any client may FCALL it to enqueue", wire.ENQUEUE_FUNCTION)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

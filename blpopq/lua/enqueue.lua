@@ -1,4 +1,5 @@
 -- Push new tasks onto their tier lists and register them as open, all in one step.
+-- (Loaded after registering.lua.)
 --
 -- For n = ARGV[1] tiers, highest priority first:
 -- KEYS[1..n]       tier lists ({ns}:vip, {ns}:alto, {ns}:comun)   tasks, oldest at the head
@@ -7,50 +8,29 @@
 -- KEYS[2n+1..3n]   {ns}:seq:<tier> counters         last sequence given at the tail
 -- KEYS[3n+1]       {ns}:tasks hash                   task id -> task JSON, while the task is open
 -- KEYS[3n+2]       {ns}:inflight hash                claim key -> claim, while a task runs
+-- KEYS[3n+3]       {ns}:batch:last                   the batch produced most recently
 -- ARGV[1]          n
--- ARGV[2..n+1]     how many tasks go to each tier, then id1, task1, id2, task2, ... in order
+-- ARGV[2..n+1]     how many tasks go to each tier
+-- ARGV[n+2]        the batch;  ARGV[n+3]  'first' for a batch's first chunk (it records the
+--                  batch in {ns}:batch:last), else 'next'
+-- ARGV[n+4..]      id1, task1, id2, task2, ... in tier order, then file order
 --
--- Sequences grow at the tail (and requeues at the head take ever lower ones), so each list is
--- always in sequence order: a registered task whose sequence is below the head's has been
--- popped, and if nobody claims it, the reaper will find it.
 -- Every check comes before the first write, so the call changes all of it or nothing.
 local n = tonumber(ARGV[1])
 local tasks, inflight, last_batch = KEYS[3 * n + 1], KEYS[3 * n + 2], KEYS[3 * n + 3]
 local first = 4 + n  -- ARGV index of the first id
 for tier = 1, n do
-  local kind = redis.call('TYPE', KEYS[tier]).ok
-  if kind ~= 'list' and kind ~= 'none' then
-    return redis.error_reply(KEYS[tier] .. ' holds a ' .. kind .. ', not a list: not touching it')
-  end
+  local refused = refuse_non_list(KEYS[tier])
+  if refused then return refused end
 end
--- An id that is open already (queued or running) would make two tasks one: refuse the chunk.
 for i = first, #ARGV, 2 do
-  local id = ARGV[i]
-  if redis.call('HEXISTS', tasks, id) == 1 or redis.call('HEXISTS', inflight, id) == 1 then
-    return redis.error_reply('IDINUSE ' .. id)
-  end
+  local refused = refuse_open(tasks, inflight, ARGV[i])
+  if refused then return refused end
 end
-local step = 500  -- keeps unpack() far below Lua's stack limit
 local arg = first
 for tier = 1, n do
-  local count = tonumber(ARGV[1 + tier])
-  local seq = redis.call('INCRBY', KEYS[2 * n + tier], count) - count
-  for i = 1, count, step do
-    local values, scored, fields = {}, {}, {}
-    for _ = i, math.min(i + step - 1, count) do
-      local id, task = ARGV[arg], ARGV[arg + 1]
-      arg = arg + 2
-      seq = seq + 1
-      values[#values + 1] = task
-      scored[#scored + 1] = seq
-      scored[#scored + 1] = id
-      fields[#fields + 1] = id
-      fields[#fields + 1] = task
-    end
-    redis.call('RPUSH', KEYS[tier], unpack(values))
-    redis.call('ZADD', KEYS[n + tier], unpack(scored))
-    redis.call('HSET', tasks, unpack(fields))
-  end
+  arg = register(KEYS[tier], KEYS[n + tier], KEYS[2 * n + tier], tasks, tonumber(ARGV[1 + tier]),
+                 ARGV, arg)
 end
 if ARGV[n + 3] == 'first' then redis.call('SET', last_batch, ARGV[n + 2]) end
 return (arg - first) / 2

@@ -18,9 +18,11 @@
 -- every tier is empty, {'dead'} when the worker's lease ran out (it must drop what it holds
 -- and exit), {'stale'} when the call comes from a connection the worker has since replaced
 -- (a command delayed in a frozen Redis: refusing it keeps one claim per pop).
--- kind is 'task', 'unreadable' (not a JSON object with a string id) or 'duplicate' (its id
--- is open already as another task): the last two are claimed under a key of their own so
--- that the worker can dead-letter them, fenced, without touching any live task.
+-- kind is 'task', 'unreadable' (not JSON, or its id not a non-empty string) or 'duplicate'
+-- (its id is open already as another task): the last two are claimed under a key of their
+-- own so that the worker can dead-letter them, fenced, without touching any live task. A
+-- task with no id at all (a minimal task pushed by any client, README "Wire format") is a
+-- 'task' claimed under a fresh id, auto.<position>: the claim key is its id from then on.
 
 local n = tonumber(ARGV[1])
 local K = {inflight = KEYS[2 * n + 1], position = KEYS[2 * n + 2], workers = KEYS[2 * n + 3],
@@ -46,11 +48,13 @@ local function begin_take()
   redis.call('HINCRBY', K.epochs, worker, 1)
 end
 
+-- (kind, id) of a popped item; id is nil for an item that is not a task and for a task
+-- that names no id.
 local function kind_of(raw)
   local ok, task = pcall(cjson.decode, raw)
-  if not ok or type(task) ~= 'table' or type(task.id) ~= 'string' or task.id == '' then
-    return 'unreadable', nil
-  end
+  if not ok or type(task) ~= 'table' then return 'unreadable', nil end
+  if task.id == nil then return 'task', nil end
+  if type(task.id) ~= 'string' or task.id == '' then return 'unreadable', nil end
   if redis.call('HEXISTS', K.inflight, task.id) == 1 then return 'duplicate', task.id end
   local registered = redis.call('HGET', K.tasks, task.id)
   if registered and registered ~= raw then return 'duplicate', task.id end
@@ -60,12 +64,18 @@ end
 -- Number `raw` (just popped from tier `tier`) and record its claim, never over another.
 local function claim_item(tier, raw)
   local kind, key = kind_of(raw)
-  if kind == 'task' then redis.call('ZREM', KEYS[n + tier], key) end
+  if key and kind == 'task' then redis.call('ZREM', KEYS[n + tier], key) end
   begin_take()
   local position = redis.call('INCR', K.position)
   if kind ~= 'task' then
     key = '~' .. position
     while redis.call('HEXISTS', K.inflight, key) == 1 do key = key .. '~' end
+  elseif not key then
+    key = 'auto.' .. position  -- unique unless another client chose it: then a suffix
+    local base, k = key, 1
+    while redis.call('HEXISTS', K.inflight, key) == 1 or redis.call('HEXISTS', K.tasks, key) == 1 do
+      key, k = base .. '.' .. k, k + 1
+    end
   end
   local claim = cjson.encode({position = position, worker = worker, tier = tier_names[tier],
                               task = raw})

@@ -19,8 +19,9 @@ take script. Then, for this example's outcomes only:
 
 Choices that keep the oracle exact rather than "one of several":
 
-- Foreign JSON objects that happen to be valid blpopq tasks (``Task.from_json`` accepts
-  them) are filtered out of the strategy: those would be run, and are a task, not foreign.
+- Foreign JSON objects that happen to be valid blpopq tasks on some tier (``Task.from_json``
+  accepts them, minimal tasks included) are filtered out of the strategy: those would be
+  run, and are a task, not foreign.
 - Foreign ids are unique within an example, at most 20 characters (a real id,
   ``<batch>.<n>``, has at least 24, so none can collide with one), never start with ``~``
   (the keys items that cannot be read are claimed under) and never equal a junk claim's
@@ -112,9 +113,14 @@ def visible_id(raw: bytes) -> str | None:
 
 
 def runnable(raw: bytes) -> bool:
-    """A valid blpopq task, which a worker would run rather than dead-letter."""
+    """A valid blpopq task on some tier list, which a worker would run rather than
+    dead-letter (a minimal task too: no id, tier or enqueue time needed)."""
+    return any(_runs_on(raw, tier) for tier in TIERS)
+
+
+def _runs_on(raw: bytes, tier: Tier) -> bool:
     try:
-        Task.from_json(raw)
+        Task.from_json(raw, tier=tier, key="auto.1", seen_at=0.0)
     except DecodeError:
         return False
     except Exception:  # a decoder bug: keep the item, so the daemon shows what it does

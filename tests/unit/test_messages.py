@@ -40,17 +40,22 @@ def test_verify_task_round_trips() -> None:
         (lambda b: "not json", "not valid JSON"),
         (lambda b: "[1, 2]", "not a JSON object"),
         (lambda b: {**b, "v": 99}, "schema version"),
-        (lambda b: {**b, "tier": "gold"}, "unknown tier"),
-        (lambda b: {**b, "op": "burn"}, "unknown op"),
-        (lambda b: {**b, "prev": "AB" * 32}, "prev"),
-        (lambda b: {**b, "prev": "ab" * 31}, "prev"),
-        (lambda b: {**b, "difficulty": 257}, "difficulty"),
-        (lambda b: {**b, "difficulty": True}, "difficulty"),
-        (lambda b: {**b, "count": 0}, "count"),
+        (lambda b: {**b, "tier": "gold"}, "field 'tier' is 'gold', an unknown tier"),
+        (lambda b: {**b, "op": "burn"}, "field 'op' is 'burn', not one of mine, verify"),
+        (lambda b: {**b, "prev": "AB" * 32}, "field 'prev' must be 64 lower-case"),
+        (lambda b: {**b, "prev": "ab" * 31}, "field 'prev'"),
+        (lambda b: {**b, "prev": 7}, "field 'prev' is not a string"),
+        (lambda b: {**b, "difficulty": 257}, "field 'difficulty' is 257"),
+        (lambda b: {**b, "difficulty": True}, "field 'difficulty' is not a whole number"),
+        (lambda b: {**b, "count": 0}, "field 'count' is 0, below 1"),
         (lambda b: {**b, "nonce": 5}, "no nonce"),
-        (lambda b: {**b, "op": "verify"}, "nonce"),
-        (lambda b: {**b, "op": "verify", "nonce": 2**64}, "nonce"),
-        (lambda b: {k: v for k, v in b.items() if k != "id"}, "'id'"),
+        (lambda b: {**b, "op": "verify"}, "field 'nonce' is not a whole number"),
+        (lambda b: {**b, "op": "verify", "nonce": 2**64}, "field 'nonce'"),
+        (lambda b: {k: v for k, v in b.items() if k != "id"}, "field 'id' is missing"),
+        (lambda b: {k: v for k, v in b.items() if k != "prev"}, "field 'prev' is missing"),
+        (lambda b: {k: v for k, v in b.items() if k != "client"}, "field 'client' is missing"),
+        (lambda b: {k: v for k, v in b.items() if k != "tier"}, "field 'tier' is missing"),
+        (lambda b: {**b, "enqueued_at": "now"}, "field 'enqueued_at' is not a number"),
     ],
 )
 def test_bad_tasks_raise_decode_error_with_a_reason(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
@@ -93,13 +98,13 @@ def test_progress_travels_with_a_task_and_is_checked() -> None:
     prev = "cd" * 32
     blocks = mine(prev, 4, count=2).blocks
     raw = json.dumps({**_task_body(prev, count=3), "history": [{"event": "worker died"}]})
-    again = with_progress(raw, Progress(blocks, 77, 5))
+    again = with_progress(raw, Progress(blocks, 77, 5), Task.from_json(raw))
     task = Task.from_json(again)
     assert task.progress == Progress(blocks, 77, 5)
     assert json.loads(again)["history"] == [{"event": "worker died"}]  # kept as it was
     wrong = Progress((Block(blocks[0].nonce + 1, blocks[0].hash),), 1, 0)
     with pytest.raises(DecodeError, match="progress"):
-        Task.from_json(with_progress(raw, wrong))
+        Task.from_json(with_progress(raw, wrong, task))
     with pytest.raises(DecodeError, match="progress"):
         Task.from_json(json.dumps({**_task_body(prev, count=3), "progress": {"blocks": 1}}))
 
@@ -128,3 +133,53 @@ def test_a_lone_surrogate_is_not_text_and_names_no_id(raw: bytes) -> None:
 
 def test_a_surrogate_pair_is_an_ordinary_character() -> None:
     assert peek_identity(b'{"id":"\\ud83d\\ude00"}') == ("\U0001f600", None)
+
+
+MINIMAL = {"client": "svc", "op": "mine", "prev": PREV, "difficulty": 3}
+
+
+def test_a_minimal_task_takes_the_rest_from_where_it_was_found() -> None:
+    """README "Wire format": client, op, prev, difficulty (and nonce for verify) are enough;
+    the tier is the list's, the id the claim's, the enqueue time when blpopq first saw it."""
+    found = Task.from_json(json.dumps(MINIMAL), tier=Tier.ALTO, key="auto.7", seen_at=5.0)
+    assert found == Task(
+        id="auto.7", batch="", tier=Tier.ALTO, client="svc", op="mine", prev=PREV,
+        difficulty=3, count=1, nonce=None, source="", line=0, enqueued_at=5.0,
+    )  # fmt: skip
+    verify = {**MINIMAL, "op": "verify", "nonce": 2**64 - 1, "id": "mine-1"}
+    task = Task.from_json(json.dumps(verify), tier=Tier.VIP, key="mine-1", seen_at=5.0)
+    assert (task.id, task.nonce, task.count) == ("mine-1", 2**64 - 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({**MINIMAL, "v": 2}, "unsupported task schema version 2"),
+        ({**MINIMAL, "tier": "vip"}, "field 'tier' is 'vip', but the task was on alto"),
+        ({k: v for k, v in MINIMAL.items() if k != "difficulty"}, "field 'difficulty' is missing"),
+        ({**MINIMAL, "op": "verify"}, "field 'nonce' is missing"),
+        ({**MINIMAL, "count": "2"}, "field 'count' is not a whole number"),
+        ({**MINIMAL, "batch": 3}, "field 'batch' is not a string"),
+    ],
+)
+def test_whatever_else_is_wrong_with_a_minimal_task_is_named(
+    body: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        Task.from_json(json.dumps(body), tier=Tier.ALTO, key="auto.1", seen_at=1.0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json", "task is not valid JSON"),
+        (b"[1]", "task is not a JSON object"),
+        (b'{"id": 5}', "field 'id' is not a non-empty string"),
+        (b'{"id": ""}', "field 'id' is not a non-empty string"),
+        (b'{"id": null}', "field 'id' is not a non-empty string"),
+    ],
+)
+def test_an_unreadable_item_says_why(raw: bytes, reason: str) -> None:
+    from blpopq.messages import unreadable_reason
+
+    assert unreadable_reason(raw).startswith(reason)
