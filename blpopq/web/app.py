@@ -19,7 +19,7 @@ page whose DNS is rebound to 127.0.0.1 cannot read the state either.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -38,6 +38,8 @@ from . import actions
 from .state import Watcher
 
 TOKEN_HEADER = "X-Blpopq-Token"
+#: What an action answers: an HTTP status and the lines the terminal command would print.
+Done = tuple[int, list[str]]
 #: The page loads nothing but its own files, and no other site may frame it.
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -55,31 +57,50 @@ def create_app(
 ) -> Starlette:
     """The app over one Watcher (one namespace). ``allowed_hosts``: the names the ``Host``
     header may carry (``*`` for any). ``keep_results``: cancel trims results as daemons do."""
-    page = resources.files("blpopq.web").joinpath("static/index.html").read_text("utf-8")
+    dashboard = Dashboard(watcher, token, keep_results)
+    routes = [
+        Route("/", dashboard.index),
+        Route("/api/state", dashboard.state),
+        Route("/api/dead/{action}", dashboard.dead, methods=["POST"]),
+        Route("/api/cancel", dashboard.cancel, methods=["POST"]),
+        Mount("/static", StaticFiles(packages=[("blpopq.web", "static")]), name="static"),
+    ]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    return Starlette(routes=routes, middleware=middleware)
 
-    def index(request: Request) -> Response:
-        return HTMLResponse(page, headers=HEADERS)
 
-    def state(request: Request) -> Response:
+class Dashboard:
+    """The endpoints, over one Watcher; the token (None: read-only) guards the actions."""
+
+    def __init__(self, watcher: Watcher, token: str | None, keep_results: int) -> None:
+        self.watcher = watcher
+        self.token = token
+        self.keep_results = keep_results
+        self.page = resources.files("blpopq.web").joinpath("static/index.html").read_text("utf-8")
+
+    def index(self, request: Request) -> Response:
+        return HTMLResponse(self.page, headers=HEADERS)
+
+    def state(self, request: Request) -> Response:
         try:
-            return JSONResponse(watcher.state(), headers=HEADERS)
+            return JSONResponse(self.watcher.state(), headers=HEADERS)
         except redis.RedisError as exc:
             message = str(as_blpopq_error(exc, "Redis failed"))
             return JSONResponse({"error": message}, status_code=503, headers=HEADERS)
 
-    async def dead(request: Request) -> Response:
+    async def dead(self, request: Request) -> Response:
         action = request.path_params["action"]
         if action not in ("requeue", "purge"):
             return _answer(404, [f"no dead-letter action {action!r}: requeue or purge"])
-        return await _act(request, lambda body: actions.dead(watcher.protocol, action, body))
+        protocol = self.watcher.protocol
+        return await self._act(request, lambda body: actions.dead(protocol, action, body))
 
-    async def cancel(request: Request) -> Response:
-        return await _act(
-            request, lambda body: actions.cancel(watcher.protocol, body, keep=keep_results)
-        )
+    async def cancel(self, request: Request) -> Response:
+        protocol, keep = self.watcher.protocol, self.keep_results
+        return await self._act(request, lambda body: actions.cancel(protocol, body, keep=keep))
 
-    async def _act(request: Request, run: Any) -> Response:
-        refusal = refuse(request, token)
+    async def _act(self, request: Request, run: Callable[[dict[str, Any]], Done]) -> Response:
+        refusal = refuse(request, self.token)
         if refusal is not None:
             return refusal
         try:
@@ -92,18 +113,8 @@ def create_app(
             code, lines = await run_in_threadpool(run, body)
         except redis.RedisError as exc:
             return _answer(503, [str(as_blpopq_error(exc, "Redis failed"))])
-        watcher.invalidate()  # the next state shows what the action did
+        self.watcher.invalidate()  # the next state shows what the action did
         return _answer(code, lines)
-
-    routes = [
-        Route("/", index),
-        Route("/api/state", state),
-        Route("/api/dead/{action}", dead, methods=["POST"]),
-        Route("/api/cancel", cancel, methods=["POST"]),
-        Mount("/static", StaticFiles(packages=[("blpopq.web", "static")]), name="static"),
-    ]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
-    return Starlette(routes=routes, middleware=middleware)
 
 
 def _answer(code: int, lines: list[str]) -> JSONResponse:
