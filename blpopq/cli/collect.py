@@ -11,6 +11,7 @@ from ..collector import Outcomes, attention_order, render, table_layout, wait_fo
 from ..config import Settings
 from ..errors import EXIT_OK, ConfigError
 from ..protocol import Protocol
+from . import pictures
 from .common import announce, connect, resolve_batch
 from .helptext import about
 from .parser import Subparsers, common_options, output_options, quiet_option
@@ -46,6 +47,7 @@ def register(commands: Subparsers) -> None:
         action="store_true",
         help="remove the results from Redis once printed (not with --batch)",
     )
+    pictures.add_options(collect)
     quiet_option(collect)
     output_options(collect)
     common_options(collect)
@@ -57,6 +59,7 @@ def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         # Results leave from the head of one list: taking one batch's would mean removing
         # others' from the middle (reordering), or dropping them unprinted.
         raise ConfigError("--drain takes every batch's results away: it cannot be given --batch")
+    pictures.check(args)
     protocol = connect(settings)
     announce("collect", settings, args.quiet)
     outcomes = Outcomes(batch=resolve_batch(protocol, args.batch))
@@ -68,6 +71,8 @@ def cmd_collect(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
             wait_for(protocol, outcomes, args.expect, args.timeout, on_refresh=shown.update)
     else:
         outcomes.refresh(protocol)
+    if pictures.wanted(args):
+        return pictures.write(args, outcomes.results, out)
     out.write(render(attention_order(outcomes.results), args.output_format, first_row=first_row))
     if args.drain:
         out.flush()  # printed first, removed after: a failed write leaves them in Redis

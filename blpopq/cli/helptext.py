@@ -162,6 +162,21 @@ examples:
       {blpopq}:seq:vip {blpopq}:tasks {blpopq}:inflight vip '{"client":"a", ...}'
   blpopq schema library | redis-cli -x FUNCTION LOAD REPLACE""",
     },
+    "web": {
+        "help": "serve a live dashboard of the namespace in the browser",
+        "description": """\
+Serve a live dashboard of one namespace at http://HOST:PORT/: per tier the number waiting
+and the age of the oldest, tasks in flight, workers by host with their leases, the recent
+rate, the timeline of the latest batch and the dead letters, refreshed every second (one
+Redis reading a second however many browsers watch). Read-only unless given a token; then
+the page can requeue or purge dead letters and cancel the batch, sending the token. Listens
+on 127.0.0.1 by default; any other address needs a token. Needs blpopq[web].""",
+        "epilog": """\
+examples:
+  blpopq web                               http://127.0.0.1:8765/, read-only
+  BLPOPQ_WEB_TOKEN=$(openssl rand -hex 16) blpopq web --port 9000
+  blpopq web --namespace orders --redis-url redis://redis.internal:6379""",
+    },
     "config": {
         "help": "print the effective configuration and where each value comes from",
         "description": """\
