@@ -24,6 +24,7 @@ from .instructions import DEFAULT_MAX_DIFFICULTY, DEFAULT_MAX_WORK
 from .kernels import KernelUnavailable, select_kernel
 from .keyspace import Keyspace
 from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
+from .redis_url import parse_url
 
 
 def default_workers() -> int:
@@ -109,6 +110,10 @@ class Settings:
             (0 <= self.metrics_port <= 65535, "metrics port must be in 0..65535 (0: off)"),
         ]
         problems = [message for ok, message in checks if not ok]  # all of them at once
+        try:
+            parse_url(self.url)  # any form, checked before anything connects
+        except ConfigError as exc:
+            problems.append(str(exc))
         try:
             self.keys  # noqa: B018 - validates the namespace
         except ValueError as exc:
