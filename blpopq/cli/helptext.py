@@ -147,6 +147,19 @@ examples:
   blpopq dead requeue 20261123T150333-1a2b3c.7
   blpopq dead purge --all""",
     },
+    "acl": {
+        "help": "print the ACL rules a role needs on a namespace, and no more",
+        "description": """\
+Print on one line the rules that follow `ACL SETUSER name on >password` for a user of
+ROLE: keys {NS}:* only, no channels, and only the commands that role sends (scripts
+included). producer: produce. daemon: the workers and the reaper. collector: collect
+(--drain too), status, dead list and show. admin: everything (run, dead requeue and
+purge, cancel). Connects to nothing.""",
+        "epilog": """\
+examples:
+  blpopq acl daemon --namespace orders
+  redis-cli ACL SETUSER w on '>pw' $(blpopq acl daemon --namespace orders)""",
+    },
     "config": {
         "help": "print the effective configuration and where each value comes from",
         "description": """\
