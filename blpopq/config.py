@@ -20,6 +20,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from .connection import DEFAULT_URL
 from .errors import ConfigError
+from .identity import HOST_ID_PATTERN, this_host
 from .instructions import DEFAULT_MAX_DIFFICULTY, DEFAULT_MAX_WORK
 from .kernels import KernelUnavailable, select_kernel
 from .keyspace import Keyspace
@@ -70,10 +71,16 @@ class Settings:
     metrics_port: int = 0
     #: Proof-of-work kernel: auto, native, portable or hashlib (see blpopq.kernels).
     kernel: str = "auto"
+    #: The HOST of this machine's workers (results' ``worker`` is HOST:PID); "": host name.
+    host_id: str = ""
 
     @property
     def url(self) -> str:
         return self.redis_url or DEFAULT_URL
+
+    @property
+    def host(self) -> str:
+        return this_host(self.host_id)
 
     @property
     def keys(self) -> Keyspace:
@@ -109,6 +116,10 @@ class Settings:
             (self.keep_results >= 0, "keep results must be 0 (keep all) or more"),
             (0 <= self.metrics_port <= 65535, "metrics port must be in 0..65535 (0: off)"),
         ]
+        if self.host_id and not HOST_ID_PATTERN.fullmatch(self.host_id):
+            checks.append(
+                (False, f"host id {self.host_id!r} must be 1-64 ASCII letters, digits or -_.")
+            )
         problems = [message for ok, message in checks if not ok]  # all of them at once
         try:
             parse_url(self.url)  # any form, checked before anything connects
@@ -146,6 +157,7 @@ ENVIRONMENT = {
     "keep_results": "BLPOPQ_KEEP_RESULTS",
     "metrics_port": "BLPOPQ_METRICS_PORT",
     "kernel": "BLPOPQ_KERNEL",
+    "host_id": "BLPOPQ_HOST_ID",
 }
 
 

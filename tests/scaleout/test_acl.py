@@ -16,6 +16,7 @@ import redis
 
 from blpopq.access import ROLES, script_commands
 from blpopq.embedded import RedisServer
+from blpopq.identity import pid_of
 from blpopq.keyspace import Keyspace
 from blpopq.protocol import SCRIPTS
 from blpopq.tiers import Tier
@@ -139,7 +140,7 @@ def _slow_owner(admin: redis.Redis, keys: Keyspace) -> int:
     for record in admin.hvals(keys.inflight):
         claim = json.loads(record)
         if '"slow"' in claim.get("task", ""):
-            return int(claim["worker"].split(":")[1])
+            return pid_of(claim["worker"]) or 0
     return 0
 
 
