@@ -20,10 +20,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from .connection import DEFAULT_URL
 from .errors import ConfigError
+from .identity import HOST_ID_PATTERN, this_host
 from .instructions import DEFAULT_MAX_DIFFICULTY, DEFAULT_MAX_WORK
 from .kernels import KernelUnavailable, select_kernel
 from .keyspace import Keyspace
 from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
+from .redis_url import parse_url
 
 
 def default_workers() -> int:
@@ -69,10 +71,16 @@ class Settings:
     metrics_port: int = 0
     #: Proof-of-work kernel: auto, native, portable or hashlib (see blpopq.kernels).
     kernel: str = "auto"
+    #: The HOST of this machine's workers (results' ``worker`` is HOST:PID); "": host name.
+    host_id: str = ""
 
     @property
     def url(self) -> str:
         return self.redis_url or DEFAULT_URL
+
+    @property
+    def host(self) -> str:
+        return this_host(self.host_id)
 
     @property
     def keys(self) -> Keyspace:
@@ -108,7 +116,15 @@ class Settings:
             (self.keep_results >= 0, "keep results must be 0 (keep all) or more"),
             (0 <= self.metrics_port <= 65535, "metrics port must be in 0..65535 (0: off)"),
         ]
+        if self.host_id and not HOST_ID_PATTERN.fullmatch(self.host_id):
+            checks.append(
+                (False, f"host id {self.host_id!r} must be 1-64 ASCII letters, digits or -_.")
+            )
         problems = [message for ok, message in checks if not ok]  # all of them at once
+        try:
+            parse_url(self.url)  # any form, checked before anything connects
+        except ConfigError as exc:
+            problems.append(str(exc))
         try:
             self.keys  # noqa: B018 - validates the namespace
         except ValueError as exc:
@@ -141,6 +157,7 @@ ENVIRONMENT = {
     "keep_results": "BLPOPQ_KEEP_RESULTS",
     "metrics_port": "BLPOPQ_METRICS_PORT",
     "kernel": "BLPOPQ_KERNEL",
+    "host_id": "BLPOPQ_HOST_ID",
 }
 
 

@@ -1,57 +1,84 @@
-"""How blpopq connects to Redis: URL parsing, timeouts, and masking secrets in messages."""
+"""How blpopq connects to Redis: a client for each URL form (redis_url.py reads them, and
+masks their secrets), with the timeouts and the no-resend policy every client needs."""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import urlsplit, urlunsplit
+import os
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from .errors import ConfigError
 from .redis_errors import as_blpopq_error
+from .redis_url import RedisTarget, mask_url, parse_url
+
+__all__ = ["DEFAULT_URL", "check_client", "check_reachable", "make_client", "mask_url"]
 
 DEFAULT_URL = "redis://localhost:6379"
-_SCHEMES = ("redis", "rediss", "unix")
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, fit for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return re.sub(r"password=[^&]*", "password=***", url)
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    masked = urlunsplit(parts._replace(netloc=netloc))
-    return re.sub(r"password=[^&]*", "password=***", masked)
+_FILE_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 
 
 def make_client(
     url: str, socket_timeout: float | None = 10.0, name: str | None = None
 ) -> redis.Redis:
-    """A client for ``url``. ``socket_timeout`` must exceed any BLPOP timeout used on it:
-    redis-py raises TimeoutError when a blocking call outlasts the socket timeout, and no
-    socket timeout at all lets a silently dead connection block for ever."""
-    scheme = urlsplit(url).scheme
-    if scheme not in _SCHEMES:
-        raise ConfigError(
-            f"Redis URL {mask_url(url)!r} must start with redis://, rediss:// or unix://"
-        )
-    # Keepalive lets the kernel notice a peer that vanished without a FIN (TCP only).
-    tcp = {"socket_keepalive": True} if scheme != "unix" else {}
+    """A client for ``url`` (any form redis_url.py reads). ``socket_timeout`` must exceed any
+    BLPOP timeout used on it: redis-py raises TimeoutError when a blocking call outlasts the
+    socket timeout, and no socket timeout at all lets a silently dead connection block for
+    ever. Nothing connects here: the first command does (check_reachable)."""
+    target = parse_url(url)
+    _check_files(target)
+    common: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5.0,
+        # Never resend on our behalf: a resent script whose reply was lost runs twice.
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if not url.startswith("unix:"):
+        # Keepalive lets the kernel notice a peer that vanished without a FIN (TCP only).
+        common["socket_keepalive"] = True
+    if target.kind == "sentinel":
+        return _primary_of(target, common, name)
     try:
-        return redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=5.0,
-            health_check_interval=30,
-            client_name=name,
-            # Never resend on our behalf: a resent script whose reply was lost runs twice.
-            retry=Retry(NoBackoff(), 0),
-            **tcp,
-        )
+        return redis.Redis.from_url(url, health_check_interval=30, client_name=name, **common)
     except ValueError as exc:
         raise ConfigError(f"bad Redis URL {mask_url(url)!r}: {exc}") from None
+
+
+def _primary_of(target: RedisTarget, common: dict[str, Any], name: str | None) -> redis.Redis:
+    """A client that always talks to the current primary of the service: each new connection
+    asks the sentinels where it is, so after a failover the reconnect that any lost
+    connection leads to (the worker's backoff, a command's retry) finds the new one."""
+    tls: dict[str, Any] = {"ssl": True, **target.tls_options} if target.tls else {}
+    sentinel_kwargs: dict[str, Any] = {**common, **tls}
+    for option in ("sentinel_password", "sentinel_username"):
+        if option in target.options:
+            sentinel_kwargs[option.removeprefix("sentinel_")] = target.options[option]
+    sentinel = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        target.service,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        client_name=name,
+        health_check_interval=30,
+        **common,
+        **tls,
+    )
+    return primary
+
+
+def _check_files(target: RedisTarget) -> None:
+    """A certificate or key file that is not there is a setting to fix (exit 2), not a Redis
+    that cannot be reached (redis-py would say so only at the first connection)."""
+    for option in _FILE_OPTIONS:
+        path = target.options.get(option)
+        if isinstance(path, str) and not os.path.isfile(path):
+            raise ConfigError(
+                f"Redis URL {mask_url(target.url)!r}: {option} {path!r}: no such file"
+            )
 
 
 def check_client(client: redis.Redis) -> None:
@@ -72,5 +99,10 @@ def check_reachable(client: redis.Redis, url: str) -> None:
     a wrong password, a refused client name), with the masked URL."""
     try:
         client.ping()
+    except redis.TimeoutError as exc:
+        # A plain-text Redis reads a TLS handshake as the start of a command and waits for
+        # its end: the handshake times out, which alone says little.
+        hint = " (no TLS handshake: is that port a TLS port?)" if parse_url(url).tls else ""
+        raise as_blpopq_error(exc, f"cannot reach Redis at {mask_url(url)}{hint}") from None
     except redis.RedisError as exc:
         raise as_blpopq_error(exc, f"cannot reach Redis at {mask_url(url)}") from None

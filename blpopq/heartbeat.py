@@ -17,6 +17,7 @@ from .config import Settings
 from .connection import make_client
 from .protocol import Protocol
 from .recovery import recover
+from .redis_errors import Kind, classify
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,10 @@ class Heartbeat:
         try:
             return step(protocol) is not False
         except redis.RedisError as exc:
-            log.debug("heartbeat step failed: %s", exc)
+            if classify(exc) is Kind.REFUSED:  # an ACL without a command: an operator's to fix
+                log.error("heartbeat or reaper step refused by Redis: %s", exc)
+            else:
+                log.debug("heartbeat step failed: %s", exc)
         except Exception:  # noqa: BLE001 - see the docstring
             log.exception("heartbeat or reaper pass failed; beating on")
         return True

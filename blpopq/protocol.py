@@ -64,9 +64,34 @@ class StaleSession(Exception):
     """A take was refused: it came from a connection this worker has since replaced."""
 
 
-def _load_script(client: redis.Redis, *names: str) -> Any:
-    """Register the concatenated text of ``names`` (shared functions first) as one script."""
-    return client.register_script(wire.lua(*names))
+#: Every script, by name: the files whose text makes it, shared functions first. access.py
+#: reads from the same text which commands each script calls (what an ACL must allow).
+SCRIPTS: dict[str, tuple[str, ...]] = {
+    "enqueue": ("registering.lua", "enqueue.lua"),
+    "session": ("session.lua",),
+    "take": ("taking.lua", "take.lua"),
+    "claim": ("taking.lua", "claim.lua"),
+    "finish": ("settling.lua", "taking.lua", "finish.lua"),
+    "settle_result": ("settling.lua", "settle_result.lua"),
+    "settle_dead": ("settling.lua", "dead.lua", "settle_dead.lua"),
+    "push_dead": ("dead.lua", "push_dead.lua"),
+    "read_dead": ("read_dead.lua",),
+    "requeue": ("settling.lua", "requeue.lua"),
+    "drop_claim": ("dead.lua", "drop_claim.lua"),
+    "heartbeat": ("outage.lua", "heartbeat.lua"),
+    "reap": ("settling.lua", "outage.lua", "reap.lua"),
+    "results": ("results.lua",),
+    "cancel": ("settling.lua", "cancel.lua"),
+}
+
+
+def script_source(name: str) -> str:
+    """The text of script ``name`` as Redis runs it."""
+    return wire.lua(*SCRIPTS[name])
+
+
+def _load_script(client: redis.Redis, name: str) -> Any:
+    return client.register_script(script_source(name))
 
 
 class Protocol(OperatorCommands):
@@ -81,21 +106,21 @@ class Protocol(OperatorCommands):
         self.client = client
         self.keys = keys
         self._sessions: dict[str, int] = {}
-        self._enqueue = _load_script(client, "registering.lua", "enqueue.lua")
-        self._session = _load_script(client, "session.lua")
-        self._take = _load_script(client, "taking.lua", "take.lua")
-        self._claim = _load_script(client, "taking.lua", "claim.lua")
-        self._finish = _load_script(client, "settling.lua", "taking.lua", "finish.lua")
-        self._settle_result = _load_script(client, "settling.lua", "settle_result.lua")
-        self._settle_dead = _load_script(client, "settling.lua", "dead.lua", "settle_dead.lua")
-        self._push_dead = _load_script(client, "dead.lua", "push_dead.lua")
-        self._read_dead = _load_script(client, "read_dead.lua")
-        self._requeue = _load_script(client, "settling.lua", "requeue.lua")
-        self._drop_claim = _load_script(client, "dead.lua", "drop_claim.lua")
-        self._heartbeat = _load_script(client, "outage.lua", "heartbeat.lua")
-        self._reap = _load_script(client, "settling.lua", "outage.lua", "reap.lua")
-        self._results = _load_script(client, "results.lua")
-        self._cancel = _load_script(client, "settling.lua", "cancel.lua")
+        self._enqueue = _load_script(client, "enqueue")
+        self._session = _load_script(client, "session")
+        self._take = _load_script(client, "take")
+        self._claim = _load_script(client, "claim")
+        self._finish = _load_script(client, "finish")
+        self._settle_result = _load_script(client, "settle_result")
+        self._settle_dead = _load_script(client, "settle_dead")
+        self._push_dead = _load_script(client, "push_dead")
+        self._read_dead = _load_script(client, "read_dead")
+        self._requeue = _load_script(client, "requeue")
+        self._drop_claim = _load_script(client, "drop_claim")
+        self._heartbeat = _load_script(client, "heartbeat")
+        self._reap = _load_script(client, "reap")
+        self._results = _load_script(client, "results")
+        self._cancel = _load_script(client, "cancel")
         self._enqueue_keys = [
             *keys.tiers, *keys.queued_sets, *keys.seqs, keys.tasks, keys.inflight,
             keys.last_batch,

@@ -55,7 +55,7 @@ class Claim:
     """A task in flight, as the taking scripts and reap.lua record it in ``{ns}:inflight``."""
 
     position: int  # the claim's generation: settles must name it
-    worker: str  # host:pid, or "orphan" for a task the reaper found popped and unclaimed
+    worker: str  # HOST:PID/TOKEN (older claims: HOST:PID), or "orphan": popped, unclaimed
     tier: Tier
     task: bytes  # the item exactly as taken
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import tables
+from .identity import host_of
 from .messages import DecodeError, load_json
 from .protocol import Claim, Protocol, Snapshot
 from .tables import Column
@@ -63,6 +64,10 @@ class WorkerStatus:
     def alive(self) -> bool:
         return self.lease_expires_in > 0
 
+    @property
+    def host(self) -> str:
+        return host_of(self.worker)
+
 
 @dataclass(frozen=True)
 class Recent:
@@ -107,6 +112,14 @@ class Status:
     def workers_alive(self) -> int:
         return sum(w.alive for w in self.workers)
 
+    @property
+    def hosts(self) -> dict[str, tuple[WorkerStatus, ...]]:
+        """The workers of each HOST (BLPOPQ_HOST_ID, or the host name), hosts in order."""
+        hosts: dict[str, list[WorkerStatus]] = {}
+        for worker in self.workers:
+            hosts.setdefault(worker.host, []).append(worker)
+        return {host: tuple(workers) for host, workers in sorted(hosts.items())}
+
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document. Scripts depend on these keys: add, never rename."""
         return {
@@ -128,9 +141,14 @@ class Status:
                 for c in self.in_flight
             ],
             "workers_alive": self.workers_alive,
+            "hosts": {
+                host: {"workers": len(ws), "alive": sum(w.alive for w in ws)}
+                for host, ws in self.hosts.items()
+            },
             "workers": [
                 {
                     "worker": w.worker,
+                    "host": w.host,
                     "alive": w.alive,
                     "lease_expires_in_s": _round(w.lease_expires_in),
                     "takes": w.takes,
@@ -316,8 +334,12 @@ def render_table(status: Status, width: int | None = None) -> str:
             for c in status.in_flight
         ]
         out += tables.render(CLAIM_COLUMNS, claims, width)
-    out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}"]
-    if status.workers:
+    hosts = status.hosts
+    on = f" on {plural(len(hosts), 'host')}" if hosts else ""
+    out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}{on}"]
+    for host, members in hosts.items():
+        alive = sum(w.alive for w in members)
+        out.append(f"host {tables.printable(host)}: {alive} alive of {len(members)}")
         workers = [
             (
                 w.worker,
@@ -326,7 +348,7 @@ def render_table(status: Status, width: int | None = None) -> str:
                 w.kernel or "-",
                 ",".join(w.tasks) or "-",
             )
-            for w in status.workers
+            for w in members
         ]
         out += tables.render(WORKER_COLUMNS, workers, width)
     recent = status.recent

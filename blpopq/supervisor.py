@@ -33,13 +33,14 @@ from . import lifeline
 from .config import Settings
 from .connection import make_client
 from .errors import EXIT_REDIS_REFUSED
+from .identity import WorkerId
 from .kernels import fallback_note, select_kernel
 from .metrics import Endpoint, start_endpoint
 from .notify import Notifier
 from .protocol import Protocol
 from .recovery import recover
 from .words import plural
-from .worker import Backoff, worker_identity, worker_process_main
+from .worker import Backoff, worker_process_main
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class _Slot:
     started: float = 0.0
     restart_at: float = 0.0
     ready: Any = field(default=None)
+    worker: WorkerId | None = None  # of the process now in the slot
 
 
 class Supervisor:
@@ -136,20 +138,23 @@ class Supervisor:
         # Block TERM/INT across fork so a child cannot run our handler before installing its own.
         blocked = {signal.SIGTERM, signal.SIGINT}
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        token = WorkerId.new(self.settings.host, 0).token  # drawn here: we must know the id
         try:
             slot.ready = self._context.Event()
             slot.process = self._context.Process(
                 target=_child_main,
-                args=(self.settings, slot.ready, self._lifeline, self._stop_deadline()),
+                args=(self.settings, slot.ready, self._lifeline, self._stop_deadline(), token),
                 name=f"blpopq-worker-{slot.index}",
             )
             slot.process.start()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         slot.started = time.monotonic()
-        log.info("worker %d started (pid %s)", slot.index, slot.process.pid)
-        if self._on_worker_started is not None and slot.process.pid is not None:
-            self._on_worker_started(worker_identity(slot.process.pid))
+        pid = slot.process.pid or 0
+        slot.worker = WorkerId.new(self.settings.host, pid, token)
+        log.info("worker %d started (pid %s) as %s", slot.index, pid, slot.worker.key)
+        if self._on_worker_started is not None:
+            self._on_worker_started(slot.worker.shown)
 
     def _supervise(self, wake: socket.socket) -> None:
         while not self._signals and self._refused is None:
@@ -174,9 +179,9 @@ class Supervisor:
         now = time.monotonic()
         for slot in self._slots:
             if slot.process is not None and not slot.process.is_alive():
-                code, pid = slot.process.exitcode, slot.process.pid
+                code, pid, worker = slot.process.exitcode, slot.process.pid, slot.worker
                 slot.process.join()
-                slot.process = None
+                slot.process = slot.worker = None
                 if code == EXIT_REDIS_REFUSED:
                     # Permanent (NOPERM, a wrong password, ...): every restart would fail the
                     # same way, so the whole pool stops with the worker's code for systemd.
@@ -184,9 +189,9 @@ class Supervisor:
                     self._refused = code
                     return
                 self._restarts += 1
-                if pid is not None:
+                if pid is not None and worker is not None:
                     self._metrics.worker_exited(pid)
-                    self._report_death(pid)
+                    self._report_death(pid, worker)
                 if now - slot.started >= _STABLE_AFTER:
                     slot.backoff.reset()
                 delay = slot.backoff.next_delay()
@@ -197,15 +202,15 @@ class Supervisor:
             if slot.process is None and now >= slot.restart_at:
                 self._start(slot)
 
-    def _report_death(self, pid: int) -> None:
+    def _report_death(self, pid: int, worker: WorkerId) -> None:
         """Tell Redis now, so the task the worker held is recovered at once, not when its
         lease runs out. Best effort: if Redis is away, the lease expiry still catches it."""
         settings = self.settings
         try:
             with make_client(settings.url, socket_timeout=5.0) as client:
                 protocol = Protocol(client, settings.keys)
-                protocol.heartbeat(worker_identity(pid), "leave", 0)
-                reaper = f"supervisor:{worker_identity(os.getpid())}"
+                protocol.heartbeat(worker.key, "leave", 0)
+                reaper = f"supervisor:{settings.host}:{os.getpid()}"
                 recover(protocol, settings.orphan_grace, settings.max_deaths, reaper)
         except redis.RedisError as exc:
             log.warning("could not report the death of worker pid %d: %s", pid, exc)
@@ -300,7 +305,7 @@ class Supervisor:
     def _unblock_idle_workers(self) -> None:
         """Idle workers would notice the stop only when BLPOP times out; wake them now.
         Best effort: CLIENT may be disabled on managed Redis, and then they wait it out."""
-        workers = [worker_identity(p.pid) for p in self._alive() if p.pid]
+        workers = [s.worker.key for s in self._slots if s.worker and s.process in self._alive()]
         try:
             client = make_client(self.settings.url, socket_timeout=5.0)
             with contextlib.closing(client):
@@ -326,7 +331,9 @@ def _drain(wake: socket.socket) -> None:
         pass
 
 
-def _child_main(settings: Settings, ready: Any, line: lifeline.Lifeline, deadline: float) -> None:
+def _child_main(
+    settings: Settings, ready: Any, line: lifeline.Lifeline, deadline: float, token: str
+) -> None:
     signal.set_wakeup_fd(-1)  # the parent's self-pipe is not ours
     line.hold(deadline)  # first: the supervisor may die at any moment from now on
-    worker_process_main(settings, ready.set)
+    worker_process_main(settings, ready.set, token)

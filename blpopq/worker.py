@@ -25,6 +25,7 @@ from .connection import make_client
 from .dataloss import DataLossWatch
 from .errors import EXIT_REDIS_REFUSED, RedisRefused
 from .heartbeat import Heartbeat
+from .identity import WorkerId
 from .kernels import select_kernel
 from .messages import (
     DeadLetter,
@@ -113,23 +114,24 @@ def _fields(task: Task) -> dict[str, str]:
     return {"task_id": task.id, "tier": task.tier.value, "client": task.client}
 
 
-def worker_identity(pid: int) -> str:
-    """host:pid, the ``worker`` of results and the owner of claims."""
-    return f"{socket.gethostname()}:{pid}"
-
-
 class Worker:
     def __init__(
         self,
         settings: Settings,
         stop: StopFlag,
-        worker_id: str | None = None,
+        worker_id: WorkerId | str | None = None,
         metrics: Metrics = NO_METRICS,
     ) -> None:
+        """``worker_id``: drawn by the supervisor (its token), else drawn here; a plain
+        name (tests, tools) is recorded and shown as given."""
         self.settings = settings
         self.metrics = metrics
         self.stop = stop
-        self.worker_id = worker_id or worker_identity(os.getpid())
+        if not isinstance(worker_id, str):
+            worker_id = worker_id or WorkerId.new(settings.host, os.getpid())
+            self.worker_id, self.shown_as = worker_id.key, worker_id.shown
+        else:
+            self.worker_id = self.shown_as = worker_id
         self.kernel = select_kernel(settings.kernel)
         self.declared_dead = threading.Event()
         self._pending: _Outcome | None = None
@@ -288,7 +290,7 @@ class Worker:
                 result = run_task(
                     task,
                     position=taken.position,
-                    worker=self.worker_id,
+                    worker=self.shown_as,
                     max_attempts=self.settings.max_attempts,
                     should_stop=self._abort_running_task,
                     kernel=self.kernel,
@@ -323,7 +325,7 @@ class Worker:
         id belongs to the open task, whose outcome a reader waiting on it must not mistake."""
         self.metrics.dead_lettered(taken.tier.value)
         letter = DeadLetter.for_item(
-            taken.raw, reason, tier=taken.tier.value, worker=self.worker_id, with_id=not duplicate
+            taken.raw, reason, tier=taken.tier.value, worker=self.shown_as, with_id=not duplicate
         )
         log.warning(
             "dead-lettering %s from %s: %s",
@@ -392,14 +394,18 @@ def install_stop_handlers(stop: StopFlag) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def worker_process_main(settings: Settings, on_ready: Callable[[], None]) -> None:
-    """Entry point of a worker process started by the supervisor."""
+def worker_process_main(
+    settings: Settings, on_ready: Callable[[], None], token: str | None = None
+) -> None:
+    """Entry point of a worker process started by the supervisor, which drew ``token``
+    (so it knows this worker's id: to report its death, to wake it on stop)."""
     stop = StopFlag(settings.grace)
     install_stop_handlers(stop)
     # The supervisor forks with TERM/INT blocked so that no signal lands before our handlers.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
-        Worker(settings, stop, metrics=worker_metrics(settings)).serve(on_ready)
+        identity = WorkerId.new(settings.host, os.getpid(), token)
+        Worker(settings, stop, identity, worker_metrics(settings)).serve(on_ready)
     except DeclaredDead as exc:
         log.error("%s: exiting so the supervisor starts a fresh worker", exc)
         sys.exit(EXIT_DECLARED_DEAD)

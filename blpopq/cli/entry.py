@@ -13,7 +13,7 @@ import redis
 from .. import logs
 from ..errors import EXIT_INTERRUPTED, EXIT_OK, BlpopqError
 from ..redis_errors import as_blpopq_error
-from . import cancel, collect, config, dead, produce, run, schema, status, web
+from . import acl, cancel, collect, config, dead, produce, run, schema, status, web
 from .parser import Handler, Register, log_sources, settings_from
 from .parser import build_parser as _build_parser
 
@@ -29,6 +29,7 @@ GROUPS: tuple[Register, ...] = (
     config.register,
     schema.register,
     web.register,
+    acl.register,
 )
 
 

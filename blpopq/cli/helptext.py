@@ -177,6 +177,19 @@ examples:
   BLPOPQ_WEB_TOKEN=$(openssl rand -hex 16) blpopq web --port 9000
   blpopq web --namespace orders --redis-url redis://redis.internal:6379""",
     },
+    "acl": {
+        "help": "print the ACL rules a role needs on a namespace, and no more",
+        "description": """\
+Print on one line the rules that follow `ACL SETUSER name on >password` for a user of
+ROLE: keys {NS}:* only, no channels, and only the commands that role sends (scripts
+included). producer: produce. daemon: the workers and the reaper. collector: collect
+(--drain too), status, dead list and show. admin: everything (run, dead requeue and
+purge, cancel). Connects to nothing.""",
+        "epilog": """\
+examples:
+  blpopq acl daemon --namespace orders
+  redis-cli ACL SETUSER w on '>pw' $(blpopq acl daemon --namespace orders)""",
+    },
     "config": {
         "help": "print the effective configuration and where each value comes from",
         "description": """\

@@ -30,6 +30,7 @@ import redis
 
 from blpopq.connection import make_client
 from blpopq.embedded import RedisServer
+from blpopq.identity import pid_of
 from blpopq.instructions import parse_text
 from blpopq.producer import enqueue
 from blpopq.protocol import Keyspace, Protocol
@@ -369,14 +370,14 @@ def test_sigstopped_worker_past_its_lease_is_fenced_off(
     [task_id] = produced
     wait_until(lambda: client.hexists(keys.inflight, task_id), "task in flight", daemon)
     claim = json.loads(client.hget(keys.inflight, task_id))
-    frozen = int(claim["worker"].rsplit(":", 1)[1])
+    frozen = pid_of(claim["worker"])
     assert frozen in live_workers(daemon), (claim, daemon.log)
 
     os.kill(frozen, signal.SIGSTOP)
     try:
         wait_until(lambda: client.llen(keys.results) > 0, "result of the re-run", daemon, 60)
         [result] = [json.loads(raw) for raw in client.lrange(keys.results, 0, -1)]
-        assert result["worker"] != claim["worker"], result
+        assert pid_of(result["worker"]) != frozen, result
         assert proc_state(frozen) == "T"
         assert f"task {task_id} back at the head of alto (worker died: {claim['worker']})" in (
             daemon.log

@@ -26,7 +26,7 @@ from ..helpers import BIN, Daemon, cli_env, prev_hash, run_cli
 
 STABLE_KEYS = {
     "namespace", "time", "queued", "tiers", "in_flight", "workers_alive", "workers", "results",
-    "results_written", "dead_letters", "served", "open_tasks", "recent",
+    "results_written", "dead_letters", "served", "open_tasks", "recent", "hosts",
 }  # fmt: skip
 NOW = 1_800_000_000.0
 
@@ -141,7 +141,7 @@ def test_json_document_has_the_stable_keys() -> None:
     assert document["tiers"]["vip"] == {"length": 2, "oldest_age_s": 90.0}
     assert set(document["in_flight"][0]) == {"id", "tier", "worker", "position", "age_s"}
     assert set(document["workers"][0]) == {
-        "worker", "alive", "lease_expires_in_s", "takes", "tasks", "kernel",
+        "worker", "host", "alive", "lease_expires_in_s", "takes", "tasks", "kernel",
     }  # fmt: skip
     assert set(document["recent"]) == {"window_s", "results", "per_s", "sampled", "capped"}
     assert document["served"] == document["results"] + document["dead_letters"]
