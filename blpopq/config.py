@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .instructions import DEFAULT_MAX_DIFFICULTY, DEFAULT_MAX_WORK
 from .kernels import KernelUnavailable, select_kernel
 from .keyspace import Keyspace
+from .policy import DEFAULT_POLICY, PolicyError, parse_policy
 from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
 
 
@@ -69,6 +70,8 @@ class Settings:
     metrics_port: int = 0
     #: Proof-of-work kernel: auto, native, portable or hashlib (see blpopq.kernels).
     kernel: str = "auto"
+    #: Fairness policy of the takes: strict, weighted:..., aging:... (see blpopq.policy).
+    policy: str = DEFAULT_POLICY
 
     @property
     def url(self) -> str:
@@ -117,6 +120,10 @@ class Settings:
             select_kernel(self.kernel)  # native/portable where the extension is missing
         except (ValueError, KernelUnavailable) as exc:
             problems.append(str(exc))
+        try:
+            parse_policy(self.policy)
+        except PolicyError as exc:
+            problems.append(str(exc))
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -141,6 +148,7 @@ ENVIRONMENT = {
     "keep_results": "BLPOPQ_KEEP_RESULTS",
     "metrics_port": "BLPOPQ_METRICS_PORT",
     "kernel": "BLPOPQ_KERNEL",
+    "policy": "BLPOPQ_POLICY",
 }
 
 

@@ -92,6 +92,7 @@ class Status:
     open_tasks: int  # registered tasks not yet settled (queued or running): {ns}:tasks
     recent: Recent
     results_written: int = 0  # results ever written; above `results` once retention trims
+    policy: str | None = None  # the fairness policy the daemons recorded (None: never set)
 
     @property
     def queued(self) -> int:
@@ -144,6 +145,7 @@ class Status:
             "dead_letters": self.dead_letters,
             "served": self.served,
             "open_tasks": self.open_tasks,
+            "policy": self.policy,
             "recent": {
                 "window_s": self.recent.window,
                 "results": self.recent.results,
@@ -195,6 +197,7 @@ def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Stat
         open_tasks=snap.open_tasks,
         recent=Recent(window, recent, len(snap.results_tail)),
         results_written=snap.results_written,
+        policy=snap.policy,
     )
 
 
@@ -316,7 +319,8 @@ def render_table(status: Status, width: int | None = None) -> str:
             for c in status.in_flight
         ]
         out += tables.render(CLAIM_COLUMNS, claims, width)
-    out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}"]
+    policy = f"   policy: {tables.printable(status.policy)}" if status.policy else ""
+    out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}{policy}"]
     if status.workers:
         workers = [
             (

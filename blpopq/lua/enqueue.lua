@@ -7,6 +7,10 @@
 -- KEYS[2n+1..3n]   {ns}:seq:<tier> counters         last sequence given at the tail
 -- KEYS[3n+1]       {ns}:tasks hash                   task id -> task JSON, while the task is open
 -- KEYS[3n+2]       {ns}:inflight hash                claim key -> claim, while a task runs
+-- KEYS[3n+3]       {ns}:batch:last                   the batch most recently produced
+-- KEYS[3n+4..4n+3] {ns}:arrivals:<tier> sorted sets  last sequence of a chunk -> "seq:ms": when
+--                                                    Redis accepted the chunk (the aging
+--                                                    policy's clock, aging.lua)
 -- ARGV[1]          n
 -- ARGV[2..n+1]     how many tasks go to each tier, then id1, task1, id2, task2, ... in order
 --
@@ -16,11 +20,26 @@
 -- Every check comes before the first write, so the call changes all of it or nothing.
 local n = tonumber(ARGV[1])
 local tasks, inflight, last_batch = KEYS[3 * n + 1], KEYS[3 * n + 2], KEYS[3 * n + 3]
+
+-- The chunk's tasks of `tier` end at sequence `last`: record when Redis accepted them, and
+-- forget the chunks whose every task has left the tier (all below its lowest open sequence).
+local accepted
+local function note_arrival(tier, last)
+  local arrivals = KEYS[3 * n + 3 + tier]
+  local lowest = redis.call('ZRANGE', KEYS[n + tier], 0, 0, 'WITHSCORES')[2]
+  redis.call('ZREMRANGEBYSCORE', arrivals, '-inf', lowest and ('(' .. lowest) or '+inf')
+  redis.call('ZADD', arrivals, last, last .. ':' .. accepted)
+end
 local first = 4 + n  -- ARGV index of the first id
 for tier = 1, n do
   local kind = redis.call('TYPE', KEYS[tier]).ok
   if kind ~= 'list' and kind ~= 'none' then
     return redis.error_reply(KEYS[tier] .. ' holds a ' .. kind .. ', not a list: not touching it')
+  end
+  local arrivals = KEYS[3 * n + 3 + tier]
+  kind = redis.call('TYPE', arrivals).ok
+  if kind ~= 'zset' and kind ~= 'none' then
+    return redis.error_reply(arrivals .. ' holds a ' .. kind .. ', not a sorted set')
   end
 end
 -- An id that is open already (queued or running) would make two tasks one: refuse the chunk.
@@ -32,9 +51,12 @@ for i = first, #ARGV, 2 do
 end
 local step = 500  -- keeps unpack() far below Lua's stack limit
 local arg = first
+local clock = redis.call('TIME')
+accepted = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for tier = 1, n do
   local count = tonumber(ARGV[1 + tier])
   local seq = redis.call('INCRBY', KEYS[2 * n + tier], count) - count
+  if count > 0 then note_arrival(tier, seq + count) end
   for i = 1, count, step do
     local values, scored, fields = {}, {}, {}
     for _ = i, math.min(i + step - 1, count) do
