@@ -48,13 +48,27 @@ STEPS: dict[str, Step] = {
         ("blpop", "hgetall"),  # BLPOP when every tier is empty; claims_of after a lost reply
         ("take", "claim", "finish", "settle_result", "settle_dead", "requeue"),
     ),
+    "take under the aging policy": Step(scripts=("take_aging", "finish_aging")),
+    "hold the fairness policy": Step(scripts=("policy",)),  # daemon and run, at start
     # recovery.py, from a heartbeat (one pass per period: a SET NX lock) or the supervisor.
     "reap": Step(("set",), ("reap", "requeue", "settle_dead", "drop_claim")),
     "wake idle workers": Step(("client|list", "client|unblock")),  # supervisor on stop
     "export metrics": Step(("llen",)),  # metrics.py: queue depths at each scrape
     "read results": Step(("llen",), ("results", "read_dead")),  # collector.py; --drain
     "snapshot": Step(  # operations.snapshot, in one MULTI/EXEC
-        ("multi", "exec", "time", "llen", "lindex", "lrange", "hgetall", "hlen", "zrange", "get")
+        (
+            "multi",
+            "exec",
+            "time",
+            "llen",
+            "lindex",
+            "lrange",
+            "hgetall",
+            "hlen",
+            "zrange",
+            "get",
+            "hget",
+        )
     ),
     "read dead letters": Step(("lrange",)),  # dead list, dead show
     "count open tasks": Step(("multi", "exec", "hmget")),  # run: what is left of its batch
@@ -72,7 +86,7 @@ STEPS: dict[str, Step] = {
 _DAEMON = (
     "connect", "run scripts", "name the connection", "notice a Redis restarted empty",
     "join and beat", "take and settle", "reap", "wake idle workers", "export metrics",
-    "load the function library",
+    "load the function library", "take under the aging policy", "hold the fairness policy",
 )  # fmt: skip
 _COLLECTOR = (
     "connect", "run scripts", "read the last batch", "read results", "snapshot",

@@ -24,6 +24,7 @@ from .identity import HOST_ID_PATTERN, this_host
 from .instructions import DEFAULT_MAX_DIFFICULTY, DEFAULT_MAX_WORK
 from .kernels import KernelUnavailable, select_kernel
 from .keyspace import Keyspace
+from .policy import DEFAULT_POLICY, PolicyError, parse_policy
 from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
 from .redis_url import parse_url
 
@@ -73,6 +74,8 @@ class Settings:
     kernel: str = "auto"
     #: The HOST of this machine's workers (results' ``worker`` is HOST:PID); "": host name.
     host_id: str = ""
+    #: Fairness policy of the takes: strict, weighted:..., aging:... (see blpopq.policy).
+    policy: str = DEFAULT_POLICY
 
     @property
     def url(self) -> str:
@@ -133,6 +136,10 @@ class Settings:
             select_kernel(self.kernel)  # native/portable where the extension is missing
         except (ValueError, KernelUnavailable) as exc:
             problems.append(str(exc))
+        try:
+            parse_policy(self.policy)
+        except PolicyError as exc:
+            problems.append(str(exc))
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -158,6 +165,7 @@ ENVIRONMENT = {
     "metrics_port": "BLPOPQ_METRICS_PORT",
     "kernel": "BLPOPQ_KERNEL",
     "host_id": "BLPOPQ_HOST_ID",
+    "policy": "BLPOPQ_POLICY",
 }
 
 

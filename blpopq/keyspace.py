@@ -99,6 +99,20 @@ class Keyspace:
         """Sorted set: live worker -> lease expiry in ms on Redis's clock."""
         return self._key("workers")
 
+    def arrivals(self, tier: Tier) -> str:
+        """Sorted set: a chunk's last sequence in ``tier`` -> "seq:ms", when Redis accepted it."""
+        return self._key(f"arrivals:{tier.value}")
+
+    def seen(self, tier: Tier) -> str:
+        """ "sha1:ms": when the head of ``tier`` that no chunk recorded was first seen."""
+        return self._key(f"seen:{tier.value}")
+
+    @property
+    def policy(self) -> str:
+        """Hash: the fairness policy in force while the namespace's daemons run (spec) and
+        until when a starting daemon holds it (held_until, ms on Redis's clock)."""
+        return self._key("policy")
+
     @property
     def kernels(self) -> str:
         """Hash: live worker -> the proof-of-work kernel it runs (workers may differ by host)."""

@@ -25,6 +25,7 @@ class OperatorCommands:
     _enqueue: Any
     _enqueue_keys: list[str]
     _cancel: Any
+    _policy: Any
 
     # --- operations: batches ---------------------------------------------------------------
     def last_batch(self) -> str | None:
@@ -32,6 +33,14 @@ class OperatorCommands:
         None before any was."""
         batch = self.client.get(self.keys.last_batch)
         return None if batch is None else safe_text(batch)
+
+    # --- operations: the fairness policy ---------------------------------------------------
+    def hold_policy(self, spec: str, hold_seconds: float) -> str:
+        """Record ``spec`` as the namespace's policy unless another is in force (a daemon of
+        the namespace alive, or one started less than ``hold_seconds`` ago): the policy in
+        force after the call, so the caller's own when it may start."""
+        keys = [self.keys.policy, self.keys.workers]
+        return safe_text(self._policy(keys=keys, args=[spec, int(hold_seconds * 1000)]))
 
     # --- operations: cancelling ------------------------------------------------------------
     def registered_tasks(self, match: str = "*", page: int = 1000) -> Iterator[tuple[str, bytes]]:
@@ -88,12 +97,13 @@ class OperatorCommands:
             pipe.llen(keys.dead)
             pipe.hlen(keys.tasks)
             pipe.get(keys.results_written)
+            pipe.hget(keys.policy, "spec")
             reply = pipe.execute()
         seconds, micros = reply[0]
         heads = reply[1 : 1 + 2 * len(TIERS)]
-        inflight, workers, epochs, kernels, results, tail, dead, open_tasks, written = reply[
-            1 + 2 * len(TIERS) :
-        ]
+        inflight, workers, epochs, kernels, results, tail, dead, open_tasks, written, policy = (
+            reply[1 + 2 * len(TIERS) :]
+        )
         return Snapshot(
             time=int(seconds) + int(micros) / 1e6,
             tiers=tuple(
@@ -114,6 +124,7 @@ class OperatorCommands:
             open_tasks=int(open_tasks),
             # Results pushed before the counter existed are indexed by position (results.lua).
             results_written=max(int(written or 0), int(results)),
+            policy=None if policy is None else safe_text(policy),
         )
 
     def dead_letters(self) -> list[str]:

@@ -82,6 +82,10 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "reap": ("settling.lua", "outage.lua", "reap.lua"),
     "results": ("results.lua",),
     "cancel": ("settling.lua", "cancel.lua"),
+    "policy": ("policy.lua",),
+    # Under the aging policy: aging.lua replaces the take of take.lua and finish.lua.
+    "take_aging": ("taking.lua", "aging.lua", "take.lua"),
+    "finish_aging": ("settling.lua", "taking.lua", "aging.lua", "finish.lua"),
 }
 
 
@@ -92,6 +96,11 @@ def script_source(name: str) -> str:
 
 def _load_script(client: redis.Redis, name: str) -> Any:
     return client.register_script(script_source(name))
+
+
+#: Seconds each tier may wait before it is overdue (None: it never ages), in TIERS order; None
+#: for the strict take.
+Overdue = Sequence[float | None] | None
 
 
 class Protocol(OperatorCommands):
@@ -111,6 +120,9 @@ class Protocol(OperatorCommands):
         self._take = _load_script(client, "take")
         self._claim = _load_script(client, "claim")
         self._finish = _load_script(client, "finish")
+        self._take_aging = _load_script(client, "take_aging")
+        self._finish_aging = _load_script(client, "finish_aging")
+        self._aging_keys = [*(keys.arrivals(t) for t in TIERS), *(keys.seen(t) for t in TIERS)]
         self._settle_result = _load_script(client, "settle_result")
         self._settle_dead = _load_script(client, "settle_dead")
         self._push_dead = _load_script(client, "push_dead")
@@ -121,9 +133,10 @@ class Protocol(OperatorCommands):
         self._reap = _load_script(client, "reap")
         self._results = _load_script(client, "results")
         self._cancel = _load_script(client, "cancel")
+        self._policy = _load_script(client, "policy")
         self._enqueue_keys = [
             *keys.tiers, *keys.queued_sets, *keys.seqs, keys.tasks, keys.inflight,
-            keys.last_batch,
+            keys.last_batch, *(keys.arrivals(t) for t in TIERS),
         ]  # fmt: skip
         self._take_keys = [
             *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers,
@@ -179,30 +192,65 @@ class Protocol(OperatorCommands):
         self._sessions[worker] = session
         return session
 
-    def _take_args(self, worker: str, *extra: Any) -> list[Any]:
+    def _take_args(self, worker: str, *extra: Any, order: Sequence[Tier] = TIERS) -> list[Any]:
         """ARGV of a taking script (taking.lua): n, worker, session, its own, tier names."""
         session = self._sessions.get(worker)
         if session is None:
             session = self.open_session(worker)
-        return [len(TIERS), worker, session, *extra, *(t.value for t in TIERS)]
+        return [len(TIERS), worker, session, *extra, *(t.value for t in order)]
 
-    def take(self, worker: str) -> Taken | None:
-        """Pop, number and claim the highest-priority waiting task; None if all tiers are empty."""
-        return _taken(self._take(keys=self._take_keys, args=self._take_args(worker)))
+    def _take_keys_in(self, order: Sequence[Tier]) -> list[str]:
+        """The taking scripts' KEYS with the tiers in ``order`` (a fairness policy's draw)."""
+        if tuple(order) == TIERS:
+            return self._take_keys
+        tiers = [self.keys.tier(t) for t in order] + [self.keys.queued(t) for t in order]
+        return [*tiers, *self._take_keys[len(tiers) :]]
+
+    def take(
+        self, worker: str, order: Sequence[Tier] = TIERS, overdue_after: Overdue = None
+    ) -> Taken | None:
+        """Pop, number and claim the first task of the first non-empty tier in ``order`` (the
+        priority order unless a fairness policy drew another); None if all tiers are empty.
+        With ``overdue_after`` (seconds per tier, None: never ages) the oldest overdue head
+        goes first (aging.lua)."""
+        keys, args = self._take_keys_in(order), self._take_args(worker, order=order)
+        if overdue_after is None:
+            return _taken(self._take(keys=keys, args=args), order)
+        keys, args = self._with_aging(keys, args, overdue_after)
+        return _taken(self._take_aging(keys=keys, args=args), order)
+
+    def _with_aging(
+        self, keys: list[str], args: list[Any], overdue_after: Sequence[float | None]
+    ) -> tuple[list[str], list[Any]]:
+        """A taking script's KEYS and ARGV with what aging.lua reads at their ends."""
+        limits = [-1 if s is None else round(s * 1000) for s in overdue_after]
+        names = args[-len(TIERS) :]
+        return [*keys, *self._aging_keys], [*args[: -len(TIERS)], *limits, *names]
 
     def settle_and_take(
-        self, worker: str, key: bytes | str, position: int, result_json: bytes | str, keep: int = 0
+        self,
+        worker: str,
+        key: bytes | str,
+        position: int,
+        result_json: bytes | str,
+        keep: int = 0,
+        order: Sequence[Tier] = TIERS,
+        overdue_after: Overdue = None,
     ) -> tuple[bool, Taken | None]:
         """settle_result() and take() in one round trip: (result written?, next task)."""
-        keys = [*self._take_keys, self.keys.results, self.keys.results_written]
-        args = self._take_args(worker, key, position, result_json, keep)
-        reply = self._finish(keys=keys, args=args)
-        return int(reply[0]) == 1, _taken(reply[1:])
+        keys = [*self._take_keys_in(order), self.keys.results, self.keys.results_written]
+        args = self._take_args(worker, key, position, result_json, keep, order=order)
+        if overdue_after is None:
+            reply = self._finish(keys=keys, args=args)
+        else:
+            keys, args = self._with_aging(keys, args, overdue_after)
+            reply = self._finish_aging(keys=keys, args=args)
+        return int(reply[0]) == 1, _taken(reply[1:], order)
 
-    def block(self, timeout: float) -> tuple[Tier, bytes] | None:
-        """BLPOP the tiers in priority order. The task is removed from Redis here: claim it next
+    def block(self, timeout: float, order: Sequence[Tier] = TIERS) -> tuple[Tier, bytes] | None:
+        """BLPOP the tiers in ``order``. The task is removed from Redis here: claim it next
         (until then only its registration remembers it: the reaper's orphan search)."""
-        popped = self.client.blpop(list(self.keys.tiers), timeout=timeout)
+        popped = self.client.blpop([self.keys.tier(t) for t in order], timeout=timeout)
         if popped is None:
             return None
         key, raw = popped
@@ -386,7 +434,7 @@ def _id_in_use(exc: redis.ResponseError) -> IdInUse | None:
     return IdInUse(text.split(" ", 1)[1]) if text.startswith("IDINUSE ") else None
 
 
-def _taken(reply: Any) -> Taken | None:
+def _taken(reply: Any, order: Sequence[Tier] = TIERS) -> Taken | None:
     """A taking script's reply (taking.lua) as a Taken, None, or the exception it means."""
     status = safe_text(reply[0])
     if status == "empty":
@@ -396,4 +444,4 @@ def _taken(reply: Any) -> Taken | None:
     if status == "stale":
         raise StaleSession("a take from a connection this worker has replaced was refused")
     _, tier_index, raw, position, key, kind = reply
-    return Taken(TIERS[int(tier_index) - 1], raw, int(position), key, TakenKind(safe_text(kind)))
+    return Taken(order[int(tier_index) - 1], raw, int(position), key, TakenKind(safe_text(kind)))

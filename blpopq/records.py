@@ -122,3 +122,4 @@ class Snapshot:
     open_tasks: int
     results_written: int = 0  # results ever written: more than `results` after retention
     kernels: tuple[tuple[str, str], ...] = ()  # (worker, the kernel it runs)
+    policy: str | None = None  # the fairness policy recorded by the daemons (None: never set)

@@ -97,6 +97,7 @@ class Status:
     open_tasks: int  # registered tasks not yet settled (queued or running): {ns}:tasks
     recent: Recent
     results_written: int = 0  # results ever written; above `results` once retention trims
+    policy: str | None = None  # the fairness policy the daemons recorded (None: never set)
 
     @property
     def queued(self) -> int:
@@ -162,6 +163,7 @@ class Status:
             "dead_letters": self.dead_letters,
             "served": self.served,
             "open_tasks": self.open_tasks,
+            "policy": self.policy,
             "recent": {
                 "window_s": self.recent.window,
                 "results": self.recent.results,
@@ -213,6 +215,7 @@ def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Stat
         open_tasks=snap.open_tasks,
         recent=Recent(window, recent, len(snap.results_tail)),
         results_written=snap.results_written,
+        policy=snap.policy,
     )
 
 
@@ -336,7 +339,8 @@ def render_table(status: Status, width: int | None = None) -> str:
         out += tables.render(CLAIM_COLUMNS, claims, width)
     hosts = status.hosts
     on = f" on {plural(len(hosts), 'host')}" if hosts else ""
-    out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}{on}"]
+    policy = f"   policy: {tables.printable(status.policy)}" if status.policy else ""
+    out += ["", f"workers: {status.workers_alive} alive of {len(status.workers)}{on}{policy}"]
     for host, members in hosts.items():
         alive = sum(w.alive for w in members)
         out.append(f"host {tables.printable(host)}: {alive} alive of {len(members)}")

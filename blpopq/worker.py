@@ -36,6 +36,7 @@ from .messages import (
     with_progress,
 )
 from .metrics import NO_METRICS, Metrics, worker_metrics
+from .policy import TierOrders, parse_policy
 from .pow import Cancelled
 from .protocol import DeclaredDead, Protocol, StaleSession, Taken, TakenKind, safe_text
 from .redis_errors import Kind, classify
@@ -137,6 +138,7 @@ class Worker:
         self._pending: _Outcome | None = None
         self._popped: tuple[Tier, bytes] | None = None  # BLPOP's reply, until it is claimed
         self._adopted: Taken | None = None  # a claim found after a lost reply, to run next
+        self.orders = TierOrders(parse_policy(settings.policy))  # this process's own draws
         self.data_loss = DataLossWatch(settings)  # names a Redis restarted empty as the cause
 
     def serve(self, on_ready: Callable[[], None] = lambda: None) -> None:
@@ -210,6 +212,8 @@ class Worker:
                     pending.taken.position,
                     pending.value,
                     self.settings.keep_results,
+                    order=self.orders.next(),
+                    overdue_after=self.orders.overdue_after,
                 )
                 self._pending = None
                 self._log_if_fenced(written, pending)
@@ -241,7 +245,7 @@ class Worker:
             claimed = protocol.claim(self.worker_id, *self._popped)
             self._popped = None
             return claimed
-        taken = protocol.take(self.worker_id)
+        taken = protocol.take(self.worker_id, self.orders.next(), self.orders.overdue_after)
         if taken is None:
             self._block(protocol)
         return taken

@@ -13,10 +13,11 @@ import redis
 
 from ..config import Settings
 from ..connection import check_reachable, make_client, mask_url
-from ..errors import BlpopqError, InputError, Interrupted
+from ..errors import BlpopqError, ConfigError, InputError, Interrupted
 from ..instruction_file import CheckedFile, Heavy, read_checked
 from ..instructions import DEFAULT_MAX_WORK, InstructionError, expected_work
 from ..kernels import KernelUnavailable, measure_rate, select_kernel
+from ..policy import parse_policy
 from ..producer import EnqueueReport, Progress, RequestSource, enqueue
 from ..protocol import Protocol
 from ..redis_errors import as_blpopq_error
@@ -26,6 +27,19 @@ def connect(settings: Settings) -> Protocol:
     client = make_client(settings.url, settings.socket_timeout)
     check_reachable(client, settings.url)
     return Protocol(client, settings.keys)
+
+
+def hold_policy(protocol: Protocol, settings: Settings) -> None:
+    """Record the pool's fairness policy in Redis, or refuse to start (exit 2) while the
+    namespace's daemons run under another: one namespace, one policy, so the guarantee the
+    README states for it holds for every take."""
+    spec = parse_policy(settings.policy).spec()
+    in_force = protocol.hold_policy(spec, settings.lease)
+    if in_force != spec:
+        raise ConfigError(
+            f"namespace {settings.namespace} is served under policy {in_force} by daemons "
+            f"still running: start with --policy {in_force}, or stop them first"
+        )
 
 
 def announce(command: str, settings: Settings, quiet: bool = False, where: str = "") -> None:

@@ -207,6 +207,15 @@ def _pool_options(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--policy",
+        metavar="POLICY",
+        help=setting_help(
+            "policy",
+            "which tier goes first: strict, weighted:vip=6,alto=3,comun=1, aging:SECONDS or "
+            "aging:alto=30,comun=120",
+        ),
+    )
+    parser.add_argument(
         "--allow-eviction",
         action="store_true",
         help="start even if Redis's maxmemory-policy may evict tasks",
@@ -238,7 +247,7 @@ def output_options(parser: argparse.ArgumentParser) -> None:
 _SETTING_FLAGS = (
     "redis_url", "namespace", "workers", "grace", "block_timeout", "max_attempts",
     "max_difficulty", "chunk_size", "lease", "orphan_grace", "reaper_period", "max_deaths",
-    "keep_results", "metrics_port", "kernel", "max_work",
+    "keep_results", "metrics_port", "kernel", "max_work", "policy",
 )  # fmt: skip
 
 

@@ -27,7 +27,7 @@ from ..messages import FAILED_STATUSES
 from ..protocol import Protocol
 from ..supervisor import Supervisor
 from ..words import plural
-from .common import as_failure, connect, read_requests, recorded_stops, warn_heavy
+from .common import as_failure, connect, hold_policy, read_requests, recorded_stops, warn_heavy
 from .helptext import about
 from .parser import (
     Subparsers,
@@ -64,12 +64,14 @@ def cmd_daemon(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     protocol = connect(settings)  # fail fast, with a clear message, if Redis is unreachable
     check_eviction(protocol, args.allow_eviction)
     offer_enqueue_function(protocol)
+    hold_policy(protocol, settings)
     protocol.client.close()
     log.info(
-        "blpopq daemon: %s on %s namespace %s",
+        "blpopq daemon: %s on %s namespace %s, policy %s",
         plural(settings.worker_count, "worker"),
         mask_url(settings.url),
         settings.namespace,
+        settings.policy,
     )
     return Supervisor(settings).run()
 

@@ -23,7 +23,7 @@ from ..pool import PoolProcess, daemon_process, redis_for_run
 from ..producer import EnqueueReport, RequestSource
 from ..protocol import Protocol
 from ..words import plural
-from .common import Stops, announce, connect, enqueue_reporting
+from .common import Stops, announce, connect, enqueue_reporting, hold_policy
 from .progress import reporter
 
 log = logging.getLogger("blpopq")
@@ -105,6 +105,7 @@ def serve_batch(
         where = "the embedded Redis" if ending.embedded else mask_url(url)
         ending.where = f"namespace {settings.namespace} on {where}"
         protocol = connect(settings)
+        hold_policy(protocol, settings)
         private = "a private, embedded Redis, gone at exit (--redis-url names yours)"
         announce("run", settings, quiet, where=private if ending.embedded else "")
         outcomes = Outcomes.from_now(protocol)

@@ -8,7 +8,10 @@
 -- KEYS[2n+1..3n]   {ns}:seq:<tier> counters         last sequence given at the tail
 -- KEYS[3n+1]       {ns}:tasks hash                   task id -> task JSON, while the task is open
 -- KEYS[3n+2]       {ns}:inflight hash                claim key -> claim, while a task runs
--- KEYS[3n+3]       {ns}:batch:last                   the batch produced most recently
+-- KEYS[3n+3]       {ns}:batch:last                   the batch most recently produced
+-- KEYS[3n+4..4n+3] {ns}:arrivals:<tier> sorted sets  last sequence of a chunk -> "seq:ms": when
+--                                                    Redis accepted the chunk (the aging
+--                                                    policy's clock, aging.lua)
 -- ARGV[1]          n
 -- ARGV[2..n+1]     how many tasks go to each tier
 -- ARGV[n+2]        the batch;  ARGV[n+3]  'first' for a batch's first chunk (it records the
@@ -18,19 +21,37 @@
 -- Every check comes before the first write, so the call changes all of it or nothing.
 local n = tonumber(ARGV[1])
 local tasks, inflight, last_batch = KEYS[3 * n + 1], KEYS[3 * n + 2], KEYS[3 * n + 3]
+
+-- The chunk's tasks of `tier` end at sequence `last`: record when Redis accepted them, and
+-- forget the chunks whose every task has left the tier (all below its lowest open sequence).
+local accepted
+local function note_arrival(tier, last)
+  local arrivals = KEYS[3 * n + 3 + tier]
+  local lowest = redis.call('ZRANGE', KEYS[n + tier], 0, 0, 'WITHSCORES')[2]
+  redis.call('ZREMRANGEBYSCORE', arrivals, '-inf', lowest and ('(' .. lowest) or '+inf')
+  redis.call('ZADD', arrivals, last, last .. ':' .. accepted)
+end
 local first = 4 + n  -- ARGV index of the first id
 for tier = 1, n do
   local refused = refuse_non_list(KEYS[tier])
   if refused then return refused end
+  local arrivals = KEYS[3 * n + 3 + tier]
+  local kind = redis.call('TYPE', arrivals).ok
+  if kind ~= 'zset' and kind ~= 'none' then
+    return redis.error_reply(arrivals .. ' holds a ' .. kind .. ', not a sorted set')
+  end
 end
 for i = first, #ARGV, 2 do
   local refused = refuse_open(tasks, inflight, ARGV[i])
   if refused then return refused end
 end
 local arg = first
+local clock = redis.call('TIME')
+accepted = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for tier = 1, n do
-  arg = register(KEYS[tier], KEYS[n + tier], KEYS[2 * n + tier], tasks, tonumber(ARGV[1 + tier]),
-                 ARGV, arg)
+  local count = tonumber(ARGV[1 + tier])
+  arg = register(KEYS[tier], KEYS[n + tier], KEYS[2 * n + tier], tasks, count, ARGV, arg)
+  if count > 0 then note_arrival(tier, redis.call('GET', KEYS[2 * n + tier])) end
 end
 if ARGV[n + 3] == 'first' then redis.call('SET', last_batch, ARGV[n + 2]) end
 return (arg - first) / 2

@@ -26,7 +26,7 @@ from ..helpers import BIN, Daemon, cli_env, prev_hash, run_cli
 
 STABLE_KEYS = {
     "namespace", "time", "queued", "tiers", "in_flight", "workers_alive", "workers", "results",
-    "results_written", "dead_letters", "served", "open_tasks", "recent", "hosts",
+    "results_written", "dead_letters", "served", "open_tasks", "recent", "hosts", "policy",
 }  # fmt: skip
 NOW = 1_800_000_000.0
 
