@@ -4,6 +4,7 @@ enqueue it with a trace of half-done work."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -20,7 +21,9 @@ from ..kernels import KernelUnavailable, measure_rate, select_kernel
 from ..policy import parse_policy
 from ..producer import EnqueueReport, Progress, RequestSource, enqueue
 from ..protocol import Protocol
-from ..redis_errors import as_blpopq_error
+from ..redis_errors import Kind, as_blpopq_error, classify
+
+log = logging.getLogger("blpopq")
 
 
 def connect(settings: Settings) -> Protocol:
@@ -34,7 +37,16 @@ def hold_policy(protocol: Protocol, settings: Settings) -> None:
     namespace's daemons run under another: one namespace, one policy, so the guarantee the
     README states for it holds for every take."""
     spec = parse_policy(settings.policy).spec()
-    in_force = protocol.hold_policy(spec, settings.lease)
+    try:
+        in_force = protocol.hold_policy(spec, settings.lease)
+    except redis.ResponseError as exc:
+        if classify(exc) is not Kind.TRANSIENT:
+            raise
+        # A pool must start, and drain, a Redis over its maxmemory (README guarantee): the
+        # record is a write Redis refuses then, so this start goes unchecked.
+        log.warning("could not record policy %s (%s): not checked against other daemons",
+                    spec, exc)  # fmt: skip
+        return
     if in_force != spec:
         raise ConfigError(
             f"namespace {settings.namespace} is served under policy {in_force} by daemons "
