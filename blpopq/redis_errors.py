@@ -64,6 +64,7 @@ def _refusal(text: str) -> bool:
         or "invalid username-password" in lowered
         or "client names cannot" in lowered  # CLIENT SETNAME refused the name
         or "no permissions" in lowered
+        or "can't run this command" in lowered  # Redis 7: an ACL refusal inside a script
         or "unknown command" in lowered
         or "unknown redis command" in lowered  # a renamed command, called from a script
         or "unknown subcommand" in lowered

@@ -14,7 +14,7 @@ import redis
 
 from ..config import Settings
 from ..connection import check_reachable, make_client, mask_url
-from ..errors import BlpopqError, ConfigError, InputError, Interrupted
+from ..errors import BlpopqError, ConfigError, InputError, Interrupted, RedisRefused
 from ..instruction_file import CheckedFile, Heavy, read_checked
 from ..instructions import DEFAULT_MAX_WORK, InstructionError, expected_work
 from ..kernels import KernelUnavailable, measure_rate, select_kernel
@@ -40,7 +40,13 @@ def hold_policy(protocol: Protocol, settings: Settings) -> None:
     try:
         in_force = protocol.hold_policy(spec, settings.lease)
     except redis.ResponseError as exc:
-        if classify(exc) is not Kind.TRANSIENT:
+        kind = classify(exc)
+        if kind is Kind.REFUSED:  # Redis 7 names the script, not the command: say which
+            raise RedisRefused(
+                "Redis refuses what blpopq needs: the fairness-policy script "
+                f"(it runs 'hget', 'hset', 'zcount' and 'time'): {exc}"
+            ) from None
+        if kind is not Kind.TRANSIENT:
             raise
         # A pool must start, and drain, a Redis over its maxmemory (README guarantee): the
         # record is a write Redis refuses then, so this start goes unchecked.

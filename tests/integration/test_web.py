@@ -94,7 +94,7 @@ def test_state_of_a_worked_batch_has_its_workers_and_timeline(
     timeline = state["batch"]["timeline"]
     assert timeline["tasks"] == 5 and len(timeline["bars"]) == 5 and not timeline["aggregated"]
     assert {lane["worker"] for lane in timeline["lanes"]} <= {
-        w["worker"] for h in state["hosts"] for w in h["workers"]
+        w["worker"].split("/")[0] for h in state["hosts"] for w in h["workers"]
     }
     assert [h["host"] for h in state["hosts"]] and state["status"]["workers_alive"] == 2
     assert sum(state["status"]["tiers"][t]["length"] for t in ("vip", "alto", "comun")) == 0
