@@ -24,7 +24,7 @@ from .identity import HOST_ID_PATTERN, this_host
 from .instructions import DEFAULT_MAX_DIFFICULTY, DEFAULT_MAX_WORK
 from .kernels import KernelUnavailable, select_kernel
 from .keyspace import Keyspace
-from .policy import DEFAULT_POLICY, PolicyError, parse_policy
+from .policy import DEFAULT_POLICY, Policy, PolicyError, parse_policy
 from .pow import DEFAULT_MAX_ATTEMPTS, MAX_DIFFICULTY
 from .redis_url import parse_url
 
@@ -86,6 +86,11 @@ class Settings:
         return this_host(self.host_id)
 
     @property
+    def fairness(self) -> Policy:
+        """The fairness policy, parsed (``validate`` has checked its spelling)."""
+        return parse_policy(self.policy)
+
+    @property
     def keys(self) -> Keyspace:
         return Keyspace(self.namespace)
 
@@ -137,7 +142,7 @@ class Settings:
         except (ValueError, KernelUnavailable) as exc:
             problems.append(str(exc))
         try:
-            parse_policy(self.policy)
+            self.fairness  # noqa: B018 - validates the policy's spelling
         except PolicyError as exc:
             problems.append(str(exc))
         if problems:

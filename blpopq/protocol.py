@@ -67,7 +67,7 @@ class StaleSession(Exception):
 #: Every script, by name: the files whose text makes it, shared functions first. access.py
 #: reads from the same text which commands each script calls (what an ACL must allow).
 SCRIPTS: dict[str, tuple[str, ...]] = {
-    "enqueue": ("registering.lua", "enqueue.lua"),
+    "enqueue": ("registering.lua", "clock.lua", "enqueue.lua"),
     "session": ("session.lua",),
     "take": ("taking.lua", "take.lua"),
     "claim": ("taking.lua", "claim.lua"),
@@ -78,14 +78,14 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "read_dead": ("read_dead.lua",),
     "requeue": ("settling.lua", "requeue.lua"),
     "drop_claim": ("dead.lua", "drop_claim.lua"),
-    "heartbeat": ("outage.lua", "heartbeat.lua"),
-    "reap": ("settling.lua", "outage.lua", "reap.lua"),
+    "heartbeat": ("clock.lua", "outage.lua", "heartbeat.lua"),
+    "reap": ("settling.lua", "clock.lua", "outage.lua", "reap.lua"),
     "results": ("results.lua",),
     "cancel": ("settling.lua", "cancel.lua"),
-    "policy": ("policy.lua",),
+    "policy": ("clock.lua", "policy.lua"),
     # Under the aging policy: aging.lua replaces the take of take.lua and finish.lua.
-    "take_aging": ("taking.lua", "aging.lua", "take.lua"),
-    "finish_aging": ("settling.lua", "taking.lua", "aging.lua", "finish.lua"),
+    "take_aging": ("taking.lua", "clock.lua", "aging.lua", "take.lua"),
+    "finish_aging": ("settling.lua", "taking.lua", "clock.lua", "aging.lua", "finish.lua"),
 }
 
 

@@ -36,7 +36,7 @@ from .messages import (
     with_progress,
 )
 from .metrics import NO_METRICS, Metrics, worker_metrics
-from .policy import TierOrders, parse_policy
+from .policy import TierOrders
 from .pow import Cancelled
 from .protocol import DeclaredDead, Protocol, StaleSession, Taken, TakenKind, safe_text
 from .redis_errors import Kind, classify
@@ -138,7 +138,7 @@ class Worker:
         self._pending: _Outcome | None = None
         self._popped: tuple[Tier, bytes] | None = None  # BLPOP's reply, until it is claimed
         self._adopted: Taken | None = None  # a claim found after a lost reply, to run next
-        self.orders = TierOrders(parse_policy(settings.policy))  # this process's own draws
+        self.orders = TierOrders(settings.fairness)  # this process's own draws
         self.data_loss = DataLossWatch(settings)  # names a Redis restarted empty as the cause
 
     def serve(self, on_ready: Callable[[], None] = lambda: None) -> None:

@@ -18,7 +18,6 @@ from ..errors import BlpopqError, ConfigError, InputError, Interrupted, RedisRef
 from ..instruction_file import CheckedFile, Heavy, read_checked
 from ..instructions import DEFAULT_MAX_WORK, InstructionError, expected_work
 from ..kernels import KernelUnavailable, measure_rate, select_kernel
-from ..policy import parse_policy
 from ..producer import EnqueueReport, Progress, RequestSource, enqueue
 from ..protocol import Protocol
 from ..redis_errors import Kind, as_blpopq_error, classify
@@ -36,7 +35,7 @@ def hold_policy(protocol: Protocol, settings: Settings) -> None:
     """Record the pool's fairness policy in Redis, or refuse to start (exit 2) while the
     namespace's daemons run under another: one namespace, one policy, so the guarantee the
     README states for it holds for every take."""
-    spec = parse_policy(settings.policy).spec()
+    spec = settings.fairness.spec()
     try:
         in_force = protocol.hold_policy(spec, settings.lease)
     except redis.ResponseError as exc:

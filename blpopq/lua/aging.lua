@@ -1,6 +1,7 @@
 -- The aging policy's take: a waiting task of an aging tier whose wait passed its tier's limit
 -- is overdue, and the oldest overdue head goes first; with none overdue, strict priority.
--- Loaded after taking.lua and before take.lua or finish.lua, whose take_next() it replaces.
+-- Loaded after taking.lua and clock.lua, and before take.lua or finish.lua, whose
+-- take_next() it replaces.
 -- Only heads are compared: within a tier list order always holds.
 --
 -- After the KEYS and ARGV of the script it serves (taking.lua's, then its own), at the end:
@@ -12,11 +13,6 @@
 --                              the n tier names, as taking.lua reads them)
 local strict_take_next = take_next
 local arrivals_at, limits_at = #KEYS - 2 * n, #ARGV - 2 * n
-
-local function clock_ms()
-  local now = redis.call('TIME')
-  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-end
 
 -- When the head `raw` of `tier` arrived, by its chunk's record; nil when none covers it.
 local function recorded_arrival(tier, raw)
@@ -43,7 +39,7 @@ local function head_arrival(tier, now, first_seen)
 end
 
 local function take_next()
-  local now, first_seen = clock_ms(), {}
+  local now, first_seen = redis_ms(), {}
   local oldest, oldest_at = nil, nil
   for tier = 1, n do
     local limit = tonumber(ARGV[limits_at + tier])

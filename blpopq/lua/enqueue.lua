@@ -1,5 +1,5 @@
 -- Push new tasks onto their tier lists and register them as open, all in one step.
--- (Loaded after registering.lua.)
+-- (Loaded after registering.lua and clock.lua.)
 --
 -- For n = ARGV[1] tiers, highest priority first:
 -- KEYS[1..n]       tier lists ({ns}:vip, {ns}:alto, {ns}:comun)   tasks, oldest at the head
@@ -46,8 +46,7 @@ for i = first, #ARGV, 2 do
   if refused then return refused end
 end
 local arg = first
-local clock = redis.call('TIME')
-accepted = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+accepted = redis_ms()
 for tier = 1, n do
   local count = tonumber(ARGV[1 + tier])
   arg = register(KEYS[tier], KEYS[n + tier], KEYS[2 * n + tier], tasks, count, ARGV, arg)

@@ -1,5 +1,5 @@
 -- A worker's lease, on Redis's clock so that skew between hosts cannot expire a live worker.
--- (Loaded after outage.lua.)
+-- (Loaded after clock.lua and outage.lua.)
 --
 -- KEYS[1]  {ns}:workers  sorted set: worker -> lease expiry (ms since the epoch, Redis TIME)
 -- KEYS[2]  {ns}:epochs   hash: worker -> takes begun
@@ -13,8 +13,7 @@
 --
 -- 'beat' never brings back a worker the reaper declared dead (returns 0): that worker's
 -- claims were given to others, so it must stop and start again under a new identity.
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local now_ms = redis_ms()
 local expiry = now_ms + tonumber(ARGV[3])
 if ARGV[2] == 'leave' then
   redis.call('ZREM', KEYS[1], ARGV[1])

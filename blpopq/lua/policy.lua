@@ -1,4 +1,5 @@
 -- Record the fairness policy of a namespace's takes, or name the one in force.
+-- (Loaded after clock.lua.)
 --
 -- KEYS[1]  {ns}:policy   hash: spec (the policy's canonical spelling), held_until (ms, Redis
 --                        clock: a daemon that set it is still starting its workers)
@@ -8,8 +9,7 @@
 -- A policy is in force while a daemon of the namespace is alive: some worker's lease has not
 -- run out, or a daemon set it less than ARGV[2] ms ago. Then a different policy is refused and
 -- the reply is the one in force; otherwise the caller's is recorded and returned.
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local ms = redis_ms()
 local current = redis.call('HGET', KEYS[1], 'spec')
 if current and current ~= ARGV[1] then
   local held = tonumber(redis.call('HGET', KEYS[1], 'held_until') or '0') > ms

@@ -1,5 +1,5 @@
 -- Find work that lost its worker. Runs atomically; any process may run it at any time.
--- (Loaded after settling.lua, for read_claim, and outage.lua.)
+-- (Loaded after settling.lua, for read_claim, clock.lua and outage.lua.)
 --
 -- KEYS[1]     {ns}:workers   sorted set: worker -> lease expiry (ms, Redis clock)
 -- KEYS[2]     {ns}:epochs    hash: worker -> takes begun
@@ -27,8 +27,7 @@
 -- 3. Returns every claim whose worker is not alive, and every claim record that cannot be
 --    read: {key1, claim1, key2, claim2, ...}. The caller decides (requeue at the head, or
 --    dead-letter) and settles each, fenced.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = redis_ms()
 local n = tonumber(ARGV[2])
 
 if ARGV[3] == '1' then forgive_outage(KEYS[1], KEYS[8], now, tonumber(ARGV[4])) end
