@@ -13,7 +13,7 @@ from blpopq.instructions import Request
 from blpopq.messages import Task
 from blpopq.policy import TierOrders, parse_policy
 from blpopq.producer import enqueue
-from blpopq.protocol import Protocol
+from blpopq.protocol import Protocol, TakenKind
 from blpopq.tiers import TIERS, Tier
 
 from ..conftest import RedisServer
@@ -275,3 +275,25 @@ def test_run_takes_a_policy(tmp_path: Path) -> None:
                    "--policy", "weighted:vip=6,alto=3,comun=1", "--format", "jsonl")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 30
+
+
+def test_aging_reads_hostile_heads_without_stopping(protocol: Protocol) -> None:
+    """Bytes that are no JSON, or JSON nested past cjson's limit, at the head of an aging
+    tier: aging.lua's decode fails safely, the head ages from first sight like any foreign
+    item, and once overdue it is claimed as unreadable (the worker dead-letters it)."""
+    protocol.heartbeat("w:1", "join", lease=60)
+    enqueue(protocol, [request(Tier.VIP, n) for n in range(3)], chunk_size=10)
+    hostile = [b"\xff\xfe not json", b"[" * 5000 + b"]" * 5000]
+    protocol.client.rpush(protocol.keys.tier(Tier.ALTO), *hostile)
+    order = []
+    for wait in (False, True, False, True):  # each hostile head is young when first seen
+        if wait:
+            let_time_pass(protocol.client)
+        taken = protocol.take("w:1", TIERS, AGING_MS)
+        assert taken is not None
+        if taken.tier is Tier.ALTO:
+            assert taken.kind is TakenKind.UNREADABLE
+        order.append(taken.raw if taken.tier is Tier.ALTO else taken.tier)
+    assert order == [Tier.VIP, hostile[0], Tier.VIP, hostile[1]]
+    claims = protocol.client.hvals(protocol.keys.inflight)
+    assert sum(b"not json" in c or b"[[[" in c for c in claims) == 2  # claimed, to dead-letter
