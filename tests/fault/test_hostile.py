@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -138,13 +139,49 @@ def test_busy_redis_is_waited_out_without_a_worker_death(
     daemon = daemons.start(server.url, namespace, 2)
     daemon.wait_ready()
     produced = produce(client, namespace, tmp_path / "a.txt", real_requests(20))
-    busy = "local t = redis.call('TIME')[1] while redis.call('TIME')[1] - t < 2 do end return 1"
-    with make_client(server.url, socket_timeout=30) as hog:
-        hog.eval(busy, 0)
-    daemon.wait_for_line(r"Redis unavailable \(.*BUSY", timeout=30)
+    # The hog spins until the daemon has met BUSY, then is killed: a fixed-length script
+    # could end between two of the workers' commands (CI saw that), so the test would not
+    # know whether BUSY was ever met.
+    hog = _Hog(server.url)
+    hog.start()
+    try:
+        daemon.wait_for_line(r"Redis unavailable \(.*BUSY", timeout=60)
+    finally:
+        hog.kill()
     collect(server.url, namespace, len(produced), daemon, client)
     assert_lossless(client, namespace, produced)
     assert restarts(daemon.log) == 0, daemon.log
+
+
+class _Hog(threading.Thread):
+    """A read-only script that never ends on its own, run from a thread; SCRIPT KILL ends it."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.ended_by: Exception | None = None
+        # Connected now: once the script runs, a new connection's handshake gets BUSY too.
+        self.admin = redis.Redis.from_url(url, socket_timeout=10)
+        self.admin.ping()
+
+    def run(self) -> None:
+        with make_client(self.url, socket_timeout=120) as hog:
+            try:
+                hog.eval("while true do end", 0)
+            except redis.ResponseError as error:
+                self.ended_by = error
+
+    def kill(self) -> None:
+        """SCRIPT KILL until it takes (the script may not have started yet), then join."""
+        with self.admin:
+            while self.is_alive():
+                try:
+                    self.admin.script_kill()
+                except redis.ResponseError as error:  # NOTBUSY: not started yet, or gone
+                    if "NOTBUSY" not in str(error):
+                        raise
+                self.join(timeout=0.1)
+        assert "killed" in str(self.ended_by).lower(), self.ended_by
 
 
 def test_a_permission_refused_by_acl_exits_5_with_one_line(
