@@ -11,7 +11,8 @@ from .client import Queue
 from .config import Settings
 from .errors import BlpopqError, InputError, RedisUnavailable, WaitTimeout
 from .instructions import InstructionError, Request, parse, parse_jsonl, parse_text
-from .messages import DeadLetter, Result, Task
+from .messages import Task
+from .outcomes import DeadLetter, Result
 from .producer import EnqueueReport
 from .tiers import TIERS, Tier
 

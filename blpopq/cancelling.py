@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .messages import CANCELLED, DecodeError, Result, Task
+from .jsontext import DecodeError
+from .messages import Task
+from .outcomes import CANCELLED, Result
 from .protocol import Protocol
 from .tiers import TIERS, Tier
 

@@ -14,7 +14,7 @@ import redis
 from .collector import Outcomes, attention_order, wait_until
 from .connection import check_client, make_client
 from .instructions import Request
-from .messages import DeadLetter, Result
+from .outcomes import DeadLetter, Result
 from .producer import EnqueueReport, enqueue
 from .protocol import Keyspace, Protocol
 

@@ -25,7 +25,7 @@ from itertools import count, repeat
 
 from . import tables
 from .errors import WaitTimeout
-from .messages import DeadLetter, Result
+from .outcomes import DeadLetter, Result
 from .protocol import Protocol
 from .tables import Column
 from .tiers import TIERS

@@ -14,7 +14,7 @@
                                   (a KeyboardInterrupt elsewhere exits 130 too)
 
 A malformed task found *in Redis* is not an exception at this level: the worker turns
-it into a dead letter (messages.DecodeError carries the reason) and keeps serving.
+it into a dead letter (jsontext.DecodeError carries the reason) and keeps serving.
 """
 
 from __future__ import annotations

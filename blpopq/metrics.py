@@ -31,7 +31,7 @@ import redis
 from .config import Settings
 from .connection import make_client
 from .errors import ConfigError
-from .messages import FAILED_STATUSES, Result
+from .outcomes import FAILED_STATUSES, Result
 from .tiers import TIERS
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from . import timeline as tl
-from .messages import FAILED_STATUSES, Result
+from .outcomes import FAILED_STATUSES, Result
 from .tiers import TIERS
 
 #: Tier colours, the same in the dashboard (web/static/dashboard.css).

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .messages import peek_identity
+from .outcomes import peek_identity
 from .tiers import Tier
 
 

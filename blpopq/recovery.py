@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .messages import DeadLetter, DecodeError, load_json
+from .jsontext import DecodeError, load_json
+from .outcomes import DeadLetter
 from .protocol import Claim, Protocol, TakenKind, safe_text
 from .words import item_name, plural
 

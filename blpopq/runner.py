@@ -8,7 +8,8 @@ from typing import Any
 
 from . import pow
 from .kernels import HASHLIB, Kernel
-from .messages import Result, Task
+from .messages import Task
+from .outcomes import Result
 
 
 def run_task(

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import tables
 from .identity import host_of
-from .messages import DecodeError, load_json
+from .jsontext import DecodeError, load_json
 from .protocol import Claim, Protocol, Snapshot
 from .tables import Column
 from .words import plural

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from . import tables
-from .messages import Result
+from .outcomes import Result
 from .tables import Column
 from .tiers import TIERS
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .messages import Result
+from .outcomes import Result
 from .tiers import TIERS
 
 #: The lane of tasks cancelled while they waited (their ``worker`` is ``cancel``).

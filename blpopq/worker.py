@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -26,21 +25,17 @@ from .dataloss import DataLossWatch
 from .errors import EXIT_REDIS_REFUSED, RedisRefused
 from .heartbeat import Heartbeat
 from .identity import WorkerId
+from .jsontext import DecodeError
 from .kernels import select_kernel
-from .messages import (
-    DeadLetter,
-    DecodeError,
-    Task,
-    peek_identity,
-    unreadable_reason,
-    with_progress,
-)
+from .messages import Task, unreadable_reason, with_progress
 from .metrics import NO_METRICS, Metrics, worker_metrics
+from .outcomes import DeadLetter, peek_identity
 from .policy import TierOrders
 from .pow import Cancelled
 from .protocol import DeclaredDead, Protocol, StaleSession, Taken, TakenKind, safe_text
 from .redis_errors import Kind, classify
 from .runner import run_task
+from .stopping import StopFlag, install_stop_handlers
 from .tiers import Tier
 from .words import item_name
 
@@ -48,31 +43,6 @@ log = logging.getLogger(__name__)
 
 #: Exit status of a worker that found itself declared dead (the supervisor restarts it).
 EXIT_DECLARED_DEAD = 75
-
-
-class StopFlag:
-    """Set from signal handlers (which must do nothing else), read by the loop and the kernel."""
-
-    def __init__(self, grace: float) -> None:
-        self.grace = grace
-        self.requested_at: float | None = None
-        self.hard = False
-
-    @property
-    def requested(self) -> bool:
-        return self.requested_at is not None
-
-    def request(self) -> None:
-        if self.requested_at is None:
-            self.requested_at = time.monotonic()
-        else:
-            self.hard = True
-
-    def abort_running_task(self) -> bool:
-        """True once a running task should be given up: second request, or grace spent."""
-        if self.requested_at is None:
-            return False
-        return self.hard or time.monotonic() - self.requested_at >= self.grace
 
 
 @dataclass(frozen=True)
@@ -373,29 +343,6 @@ class Worker:
         deadline = time.monotonic() + seconds
         while not self.stop.hard and time.monotonic() < deadline:
             time.sleep(min(0.05, seconds))
-
-
-def install_stop_handlers(stop: StopFlag) -> None:
-    """In a worker process: TERM requests a stop (twice: at once); INT is the supervisor's.
-
-    Two TERMs that arrive while the main thread is inside the native search (GIL released)
-    reach Python as ONE handler call, so the handler counts deliveries instead: the C-level
-    handler writes one byte per signal to the wakeup fd."""
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-
-    def on_term(signum: int, frame: object, _keep: object = writer) -> None:
-        try:
-            count = reader.recv(64).count(signal.SIGTERM)
-        except BlockingIOError:
-            count = 0
-        for _ in range(max(1, count)):
-            stop.request()
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def worker_process_main(

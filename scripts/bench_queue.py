@@ -374,7 +374,8 @@ def _worker_pass(url: str, n: int, prof: cProfile.Profile | None = None) -> dict
     """``n`` no-op tasks through one blpopq Worker running in this thread (under ``prof``)."""
     from blpopq.config import Settings
     from blpopq.producer import enqueue
-    from blpopq.worker import StopFlag, Worker
+    from blpopq.stopping import StopFlag
+    from blpopq.worker import Worker
 
     client = B.connect(url)
     client.flushall()

@@ -39,7 +39,8 @@ import redis
 from blpopq.connection import make_client
 from blpopq.embedded import RedisServer, free_port
 from blpopq.instructions import Request
-from blpopq.messages import Result, Task
+from blpopq.messages import Task
+from blpopq.outcomes import Result
 from blpopq.producer import enqueue
 from blpopq.protocol import Keyspace, Protocol
 from blpopq.tiers import TIERS

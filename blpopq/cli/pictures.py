@@ -12,7 +12,7 @@ from typing import TextIO
 
 from .. import summary
 from ..errors import EXIT_OK, ConfigError
-from ..messages import Result
+from ..outcomes import Result
 
 #: What --plot can write, by file name suffix.
 PLOT_SUFFIXES = (".svg", ".png")

@@ -23,7 +23,7 @@ from ..errors import (
     RedisRefused,
     RedisUnavailable,
 )
-from ..messages import FAILED_STATUSES
+from ..outcomes import FAILED_STATUSES
 from ..protocol import Protocol
 from ..supervisor import Supervisor
 from ..words import plural

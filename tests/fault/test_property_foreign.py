@@ -61,7 +61,8 @@ from hypothesis import strategies as st
 
 from blpopq.connection import make_client
 from blpopq.embedded import RedisServer
-from blpopq.messages import DecodeError, Task
+from blpopq.jsontext import DecodeError
+from blpopq.messages import Task
 from blpopq.protocol import Claim, Keyspace
 from blpopq.tiers import TIERS, Tier
 

@@ -17,7 +17,8 @@ import redis
 from blpopq import cancelling
 from blpopq.embedded import RedisServer
 from blpopq.instructions import Request
-from blpopq.messages import CANCELLED, FAILED_STATUSES, Result, Task
+from blpopq.messages import Task
+from blpopq.outcomes import CANCELLED, FAILED_STATUSES, Result
 from blpopq.producer import EnqueueReport, enqueue
 from blpopq.protocol import Protocol
 from blpopq.recovery import recover

@@ -16,7 +16,7 @@ import redis
 from blpopq.deadletters import parse, plan
 from blpopq.embedded import RedisServer
 from blpopq.instructions import Request
-from blpopq.messages import DeadLetter
+from blpopq.outcomes import DeadLetter
 from blpopq.producer import enqueue
 from blpopq.protocol import Protocol
 from blpopq.recovery import recover

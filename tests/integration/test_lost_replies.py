@@ -22,8 +22,9 @@ from blpopq.instructions import Request
 from blpopq.messages import Task
 from blpopq.producer import enqueue
 from blpopq.protocol import Protocol, StaleSession
+from blpopq.stopping import StopFlag
 from blpopq.tiers import Tier
-from blpopq.worker import StopFlag, Worker
+from blpopq.worker import Worker
 
 from ..helpers import prev_hash
 

@@ -32,7 +32,7 @@ from blpopq.cli import build_parser
 from blpopq.config import Settings, build_settings
 from blpopq.embedded import RedisServer, free_port
 from blpopq.errors import ConfigError
-from blpopq.messages import Result
+from blpopq.outcomes import Result
 from blpopq.pow import mine, verify
 from blpopq.protocol import Keyspace
 from blpopq.tiers import TIERS, Tier

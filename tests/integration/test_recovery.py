@@ -11,7 +11,8 @@ import json
 import pytest
 
 from blpopq.instructions import Request
-from blpopq.messages import DeadLetter, Task
+from blpopq.messages import Task
+from blpopq.outcomes import DeadLetter
 from blpopq.producer import enqueue
 from blpopq.protocol import DeclaredDead, Protocol
 from blpopq.recovery import recover

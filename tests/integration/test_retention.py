@@ -20,7 +20,8 @@ from blpopq.collector import Outcomes, ResultsMissed, wait_for
 from blpopq.connection import make_client
 from blpopq.embedded import RedisServer
 from blpopq.instructions import Request
-from blpopq.messages import DeadLetter, Result, Task
+from blpopq.messages import Task
+from blpopq.outcomes import DeadLetter, Result
 from blpopq.producer import enqueue
 from blpopq.protocol import Keyspace, Protocol, Taken
 from blpopq.runner import run_task

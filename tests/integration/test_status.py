@@ -16,7 +16,7 @@ import redis
 
 from blpopq.embedded import RedisServer
 from blpopq.instructions import Request
-from blpopq.messages import DeadLetter, Result
+from blpopq.outcomes import DeadLetter, Result
 from blpopq.producer import build_tasks, chunks
 from blpopq.protocol import Protocol, Snapshot
 from blpopq.status import build, duration, gather, render_table, to_json

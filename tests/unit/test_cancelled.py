@@ -12,7 +12,8 @@ from blpopq.cancelling import CANCEL_WORKER, cancelled_result
 from blpopq.cli.run import _report
 from blpopq.collector import Outcomes
 from blpopq.errors import EXIT_OK, EXIT_TASK_FAILED
-from blpopq.messages import CANCELLED, RESULT_FIELDS, Task
+from blpopq.messages import Task
+from blpopq.outcomes import CANCELLED, RESULT_FIELDS
 from blpopq.pow import Block, Progress
 from blpopq.tiers import Tier
 

@@ -8,7 +8,8 @@ import json
 
 from blpopq.collector import COLUMNS, attention_order, render, summary
 from blpopq.instructions import Request
-from blpopq.messages import Result, Task
+from blpopq.messages import Task
+from blpopq.outcomes import Result
 from blpopq.producer import build_tasks, chunks, priority_order
 from blpopq.tiers import TIERS, Tier
 

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from blpopq.messages import RESULT_FIELDS, DeadLetter, DecodeError, Result, Task, peek_identity
+from blpopq.jsontext import DecodeError
+from blpopq.messages import Task
+from blpopq.outcomes import RESULT_FIELDS, DeadLetter, Result, peek_identity
 from blpopq.tiers import Tier
 
 PREV = "ab" * 32

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from blpopq.messages import Result
+from blpopq.outcomes import Result
 from blpopq.summary import FIELDS, percentile, render, summarize
 
 PREV = "ab" * 32

@@ -13,7 +13,7 @@ import pytest
 
 from blpopq import deadletters, tables
 from blpopq.collector import COLUMNS, render, table_layout
-from blpopq.messages import Result
+from blpopq.outcomes import Result
 from blpopq.status import InFlight, Recent, Status, TierStatus, WorkerStatus, render_table
 from blpopq.tables import Column, cells, clip
 

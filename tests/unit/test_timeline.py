@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from blpopq.messages import Result
+from blpopq.outcomes import Result
 from blpopq.timeline import CANCEL_LANE, build, host_of, lanes_of, to_dict
 
 PREV = "ab" * 32

@@ -14,8 +14,10 @@ from jsonschema import Draft202012Validator
 from blpopq import wire
 from blpopq.cancelling import cancelled_result
 from blpopq.instructions import Request
+from blpopq.jsontext import DecodeError
 from blpopq.kernels import HASHLIB, Kernel
-from blpopq.messages import DeadLetter, DecodeError, Task, with_progress
+from blpopq.messages import Task, with_progress
+from blpopq.outcomes import DeadLetter
 from blpopq.pow import Progress, mine
 from blpopq.producer import build_tasks
 from blpopq.runner import run_task
