@@ -81,12 +81,15 @@ STEPS: dict[str, Step] = {
     # worker.py, cli/run.py: the lossless enqueue offered to other clients as FCALL
     # blpopq_enqueue (wire.py). Redis 6.2 answers "unknown command", which is no refusal.
     "load the function library": Step(("function|load",)),
+    # replication.py: WAIT after each enqueue chunk, result and dead letter (--wait-replicas).
+    "confirm replication": Step(("wait",)),
 }
 
 _DAEMON = (
     "connect", "run scripts", "name the connection", "notice a Redis restarted empty",
     "join and beat", "take and settle", "reap", "wake idle workers", "export metrics",
     "load the function library", "take under the aging policy", "hold the fairness policy",
+    "confirm replication",
 )  # fmt: skip
 _COLLECTOR = (
     "connect", "run scripts", "read the last batch", "read results", "snapshot",
@@ -96,7 +99,7 @@ _COLLECTOR = (
 #: The steps of each role: producer (produce), daemon (workers, reaper, supervisor),
 #: collector (collect with --drain, status, dead list/show), admin (everything).
 ROLES: dict[str, tuple[str, ...]] = {
-    "producer": ("connect", "run scripts", "enqueue"),
+    "producer": ("connect", "run scripts", "enqueue", "confirm replication"),
     "daemon": _DAEMON,
     "collector": _COLLECTOR,
     "admin": tuple(STEPS),

@@ -15,8 +15,9 @@ from .collector import Outcomes, attention_order, wait_until
 from .connection import check_client, make_client
 from .instructions import Request
 from .outcomes import DeadLetter, Result
-from .producer import EnqueueReport, enqueue
+from .producer import EnqueueReport, Progress, enqueue
 from .protocol import Keyspace, Protocol
+from .replication import NotReplicated, ReplicaWait
 
 
 class Queue:
@@ -28,18 +29,35 @@ class Queue:
     and return bytes (``decode_responses=False``), or ConfigError says so: blpopq retries at
     its own level, where it can tell what a lost reply did."""
 
-    def __init__(self, client: redis.Redis, namespace: str = "blpopq", chunk_size: int = 50_000):
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str = "blpopq",
+        chunk_size: int = 50_000,
+        wait_replicas: int = 0,
+    ):
         check_client(client)
         self.protocol = Protocol(client, Keyspace(namespace))
         self.chunk_size = chunk_size
+        self.replicas = ReplicaWait(wait_replicas)
 
     @classmethod
-    def from_url(cls, url: str, namespace: str = "blpopq") -> Queue:
-        return cls(make_client(url), namespace)
+    def from_url(cls, url: str, namespace: str = "blpopq", wait_replicas: int = 0) -> Queue:
+        return cls(make_client(url), namespace, wait_replicas=wait_replicas)
 
     def enqueue(self, requests: Sequence[Request]) -> EnqueueReport:
-        """Push every request (highest tier first) in one transaction per chunk."""
-        return enqueue(self.protocol, requests, self.chunk_size)
+        """Push every request (highest tier first) in one transaction per chunk. With
+        ``wait_replicas``, each chunk must reach that many replicas, or NotReplicated stops
+        the enqueue: its ``progress.enqueued`` counts the tasks confirmed (the first ones in
+        priority order), ``progress.unconfirmed`` those on the primary only."""
+        progress = Progress()
+        try:
+            return enqueue(
+                self.protocol, requests, self.chunk_size, progress=progress, replicas=self.replicas
+            )
+        except NotReplicated as exc:
+            exc.progress = progress
+            raise
 
     def results(self, batch: str | None = None) -> list[Result]:
         """Every result so far (of one batch, if given), in attention order. Deletes nothing."""

@@ -76,6 +76,8 @@ class Settings:
     host_id: str = ""
     #: Fairness policy of the takes: strict, weighted:..., aging:... (see blpopq.policy).
     policy: str = DEFAULT_POLICY
+    #: Replicas that must confirm each enqueue chunk, result and dead letter (WAIT); 0: none.
+    wait_replicas: int = 0
 
     @property
     def url(self) -> str:
@@ -123,6 +125,7 @@ class Settings:
             (self.max_deaths >= 1, "max deaths must be at least 1"),
             (self.keep_results >= 0, "keep results must be 0 (keep all) or more"),
             (0 <= self.metrics_port <= 65535, "metrics port must be in 0..65535 (0: off)"),
+            (0 <= self.wait_replicas <= 1000, "wait replicas must be in 0..1000 (0: no WAIT)"),
         ]
         if self.host_id and not HOST_ID_PATTERN.fullmatch(self.host_id):
             checks.append(
@@ -171,6 +174,7 @@ ENVIRONMENT = {
     "kernel": "BLPOPQ_KERNEL",
     "host_id": "BLPOPQ_HOST_ID",
     "policy": "BLPOPQ_POLICY",
+    "wait_replicas": "BLPOPQ_WAIT_REPLICAS",
 }
 
 

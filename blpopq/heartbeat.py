@@ -18,6 +18,7 @@ from .connection import make_client
 from .protocol import Protocol
 from .recovery import recover
 from .redis_errors import Kind, classify
+from .replication import OutcomeWait
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Heartbeat:
         self.kernel = kernel  # recorded on join: `blpopq status` shows what each worker runs
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._replicas = OutcomeWait(settings.wait_replicas)  # reaper's letters
 
     def join(self, protocol: Protocol) -> None:
         """Register (or renew) the lease on the main connection, then start beating."""
@@ -95,7 +97,9 @@ class Heartbeat:
     def _maybe_reap(self, protocol: Protocol) -> None:
         s = self.settings
         if protocol.try_lock_reaper(self.worker_id, s.reaper_period):
-            recover(protocol, s.orphan_grace, s.max_deaths, self.worker_id, self._gap)
+            done = recover(protocol, s.orphan_grace, s.max_deaths, self.worker_id, self._gap)
+            if done.dead_lettered:
+                self._replicas.after_outcome(protocol)
 
     @property
     def _gap(self) -> float:

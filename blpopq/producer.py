@@ -23,6 +23,7 @@ from .errors import Interrupted
 from .instructions import Request
 from .messages import Task
 from .protocol import Protocol
+from .replication import ReplicaWait
 from .tiers import TIERS, Tier
 from .words import plural
 
@@ -96,15 +97,18 @@ class EnqueueReport:
 class Progress:
     """How far one ``enqueue`` got, readable after it raised (a Redis error, an interrupt).
 
-    ``enqueued`` counts the tasks of chunks whose script call returned: those are in Redis.
-    ``in_flight`` is the chunk whose call was under way when it failed. If Redis refused it
-    (the reply was an error), none of it was written. If the connection went or the call was
-    interrupted, Redis may or may not have run it."""
+    ``enqueued`` counts the tasks of chunks whose script call returned (and, with
+    --wait-replicas, that enough replicas confirmed): those are in Redis. ``in_flight`` is
+    the chunk whose call was under way when it failed. If Redis refused it (the reply was an
+    error), none of it was written. If the connection went or the call was interrupted, Redis
+    may or may not have run it. ``unconfirmed`` is a chunk written on the primary whose
+    replicas did not confirm it."""
 
     batch: str = ""
     total: int = 0
     enqueued: int = 0
     in_flight: int = 0
+    unconfirmed: int = 0
 
     @property
     def started(self) -> bool:
@@ -114,6 +118,11 @@ class Progress:
         line = f"enqueued {self.enqueued} of {self.total} (batch={self.batch})"
         if maybe_in_flight and self.in_flight:
             line += f"; the next {self.in_flight} may be enqueued too (their reply was lost)"
+        if self.unconfirmed:
+            line += (
+                f"; the next {self.unconfirmed} are enqueued on the primary, not confirmed by "
+                "its replicas"
+            )
         return line
 
 
@@ -182,10 +191,12 @@ def enqueue(
     batch: str | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    replicas: ReplicaWait | None = None,
 ) -> EnqueueReport:
     """Push every request, a chunk per script call. ``progress`` (if given) is kept up to
     date for a caller that must report a failure half-way. ``should_stop`` is asked before
-    each chunk; once it says yes, Interrupted is raised and no further chunk is sent."""
+    each chunk; once it says yes, Interrupted is raised and no further chunk is sent.
+    ``replicas``: after each chunk, wait for them (NotReplicated stops the enqueue)."""
     source = Listed(requests) if isinstance(requests, Sequence) else requests
     batch = batch or new_batch_id()
     tasks = tasks_in_priority_order(source, batch, time.time())
@@ -198,7 +209,10 @@ def enqueue(
             raise Interrupted("interrupted: no further chunk was sent")
         done.in_flight = sum(len(run) for _, run in chunk)
         protocol.enqueue(chunk, batch, first=transactions == 0)
-        done.enqueued, done.in_flight = done.enqueued + done.in_flight, 0
+        done.unconfirmed, done.in_flight = done.in_flight, 0
+        if replicas is not None:
+            replicas.after_enqueue(protocol)
+        done.enqueued, done.unconfirmed = done.enqueued + done.unconfirmed, 0
         transactions += 1
         for tier, run in chunk:
             counts[tier] += len(run)

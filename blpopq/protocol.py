@@ -311,6 +311,11 @@ class Protocol(OperatorCommands, ReaderCommands):
                 mine.append((as_bytes(key), claim))
         return mine
 
+    def wait_for_replicas(self, replicas: int, timeout: float) -> int:
+        """WAIT: how many replicas confirmed every write of this connection so far, once
+        ``replicas`` did or ``timeout`` seconds passed (replication.py)."""
+        return int(self.client.wait(replicas, max(1, round(timeout * 1000))))
+
     # --- liveness and recovery -------------------------------------------------------------
     def heartbeat(
         self,

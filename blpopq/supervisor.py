@@ -39,6 +39,7 @@ from .metrics import Endpoint, start_endpoint
 from .notify import Notifier
 from .protocol import Protocol
 from .recovery import recover
+from .replication import OutcomeWait
 from .words import plural
 from .worker import Backoff, worker_process_main
 
@@ -83,6 +84,7 @@ class Supervisor:
         self._announced_ready = False
         self._metrics = Endpoint()
         self._refused: int | None = None  # set when a worker found Redis refusing us
+        self._replicas = OutcomeWait(settings.wait_replicas)  # reaper's letters
 
     # --- public ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -211,7 +213,9 @@ class Supervisor:
                 protocol = Protocol(client, settings.keys)
                 protocol.heartbeat(worker.key, "leave", 0)
                 reaper = f"supervisor:{settings.host}:{os.getpid()}"
-                recover(protocol, settings.orphan_grace, settings.max_deaths, reaper)
+                done = recover(protocol, settings.orphan_grace, settings.max_deaths, reaper)
+                if done.dead_lettered:
+                    self._replicas.after_outcome(protocol)
         except redis.RedisError as exc:
             log.warning("could not report the death of worker pid %d: %s", pid, exc)
         except Exception:  # noqa: BLE001 - the pool must outlive any one bad item

@@ -34,6 +34,7 @@ from .policy import TierOrders
 from .pow import Cancelled
 from .protocol import DeclaredDead, Protocol, StaleSession, Taken, TakenKind, safe_text
 from .redis_errors import Kind, classify
+from .replication import OutcomeWait
 from .runner import run_task
 from .stopping import StopFlag, install_stop_handlers
 from .tiers import Tier
@@ -110,6 +111,7 @@ class Worker:
         self._adopted: Taken | None = None  # a claim found after a lost reply, to run next
         self.orders = TierOrders(settings.fairness)  # this process's own draws
         self.data_loss = DataLossWatch(settings)  # names a Redis restarted empty as the cause
+        self.replicas = OutcomeWait(settings.wait_replicas)
 
     def serve(self, on_ready: Callable[[], None] = lambda: None) -> None:
         """Serve until stopped. Connection failures are logged and retried with backoff.
@@ -186,7 +188,7 @@ class Worker:
                     overdue_after=self.orders.overdue_after,
                 )
                 self._pending = None
-                self._log_if_fenced(written, pending)
+                self._confirm(protocol, written, pending)
                 if taken is None:
                     self._block(protocol)
             else:
@@ -321,15 +323,19 @@ class Worker:
                 taken.key, taken.position, outcome.value, self.settings.keep_results
             )
         self._pending = None
-        self._log_if_fenced(written, outcome)
+        self._confirm(protocol, written, outcome)
 
-    @staticmethod
-    def _log_if_fenced(written: bool, outcome: _Outcome) -> None:
-        if not written:
-            # Fenced off: the claim was settled already (a retry after a lost reply) or was
-            # taken over by a newer take of the same task. Either way one outcome exists.
-            position = outcome.taken.position
-            log.info("outcome of task %s fenced off (claim %d gone)", outcome.task_id, position)
+    def _confirm(self, protocol: Protocol, written: bool, outcome: _Outcome) -> None:
+        """After a settle: with --wait-replicas, wait for a result or letter written to
+        reach the replicas (a warning if not: replication.py)."""
+        if written:
+            if outcome.kind != "requeue":
+                self.replicas.after_outcome(protocol)
+            return
+        # Fenced off: the claim was settled already (a retry after a lost reply) or was
+        # taken over by a newer take of the same task. Either way one outcome exists.
+        position = outcome.taken.position
+        log.info("outcome of task %s fenced off (claim %d gone)", outcome.task_id, position)
 
     def _log_abandoned(self) -> None:
         if self._pending is not None:

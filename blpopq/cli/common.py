@@ -21,6 +21,7 @@ from ..kernels import KernelUnavailable, measure_rate, select_kernel
 from ..producer import EnqueueReport, Progress, RequestSource, enqueue
 from ..protocol import Protocol
 from ..redis_errors import Kind, as_blpopq_error, classify
+from ..replication import ReplicaWait
 
 log = logging.getLogger("blpopq")
 
@@ -147,17 +148,26 @@ def _duration(seconds: float) -> str:
 
 
 def enqueue_reporting(
-    protocol: Protocol, requests: RequestSource, chunk_size: int
+    protocol: Protocol, requests: RequestSource, settings: Settings
 ) -> EnqueueReport:
     """``enqueue``, leaving a trace if it stops half-way. On any failure or interrupt, stderr
     gets ``enqueued K of N (batch=B)`` and the exception goes on to main, which picks the exit
     status (3 or 5 for Redis, 130 for an interrupt). A SIGINT or SIGTERM waits for the chunk
     under way to finish, so K is exact. A second one stops at once, and then the last chunk
-    may or may not have landed (the line says so)."""
+    may or may not have landed (the line says so). With --wait-replicas, K counts only the
+    tasks that enough replicas confirmed."""
     progress = Progress()
+    replicas = ReplicaWait(settings.wait_replicas)
     try:
         with _stop_between_chunks() as stop:
-            return enqueue(protocol, requests, chunk_size, progress=progress, should_stop=stop)
+            return enqueue(
+                protocol,
+                requests,
+                settings.chunk_size,
+                progress=progress,
+                should_stop=stop,
+                replicas=replicas,
+            )
     except BaseException as exc:
         if progress.started:
             # A refusal (an error reply) wrote nothing of its chunk; anything else may have.

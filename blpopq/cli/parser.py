@@ -159,6 +159,20 @@ def enqueue_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=setting_help("chunk_size", "requests per atomic enqueue"),
     )
+    replica_option(parser)
+
+
+def replica_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-replicas",
+        type=int,
+        metavar="N",
+        help=setting_help(
+            "wait_replicas",
+            "replicas that must confirm each enqueue chunk (else exit 3), result and dead "
+            "letter (else a warning), with Redis WAIT",
+        ),
+    )
 
 
 def worker_options(parser: argparse.ArgumentParser) -> None:
@@ -244,11 +258,10 @@ def output_options(parser: argparse.ArgumentParser) -> None:
 
 # --- options -> Settings ----------------------------------------------------------------------
 
-_SETTING_FLAGS = (
-    "redis_url", "namespace", "workers", "grace", "block_timeout", "max_attempts",
-    "max_difficulty", "chunk_size", "lease", "orphan_grace", "reaper_period", "max_deaths",
-    "keep_results", "metrics_port", "kernel", "max_work", "policy",
-)  # fmt: skip
+#: Every setting may have a flag (``--chunk-size`` -> ``chunk_size``): a command that lacks
+#: one leaves it None, so environment and file decide. Read from the one table of settings,
+#: so that a new setting's flag is never forgotten here.
+_SETTING_FLAGS = tuple(ENVIRONMENT)
 
 
 def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:

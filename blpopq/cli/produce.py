@@ -43,6 +43,6 @@ def cmd_produce(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         warn_heavy("produce", requests.heavy, settings.kernel)
         protocol = connect(settings)
         announce("produce", settings)
-        report = enqueue_reporting(protocol, requests, settings.chunk_size)
+        report = enqueue_reporting(protocol, requests, settings)
     out.write(report.summary() + "\n")
     return EXIT_OK

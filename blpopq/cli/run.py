@@ -35,6 +35,7 @@ from .parser import (
     input_options,
     output_options,
     quiet_option,
+    replica_option,
     worker_options,
 )
 from .runbatch import Ending, serve_batch
@@ -45,6 +46,7 @@ log = logging.getLogger("blpopq")
 def register(commands: Subparsers) -> None:
     daemon = commands.add_parser("daemon", **about("daemon"))
     worker_options(daemon)
+    replica_option(daemon)
     common_options(daemon)
     daemon.set_defaults(handler=cmd_daemon)
 

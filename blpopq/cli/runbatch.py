@@ -109,7 +109,7 @@ def serve_batch(
         private = "a private, embedded Redis, gone at exit (--redis-url names yours)"
         announce("run", settings, quiet, where=private if ending.embedded else "")
         outcomes = Outcomes.from_now(protocol)
-        report = enqueue_reporting(protocol, requests, settings.chunk_size)
+        report = enqueue_reporting(protocol, requests, settings)
         log.info("%s", report.summary())
         outcomes.batch = report.batch
         ending.outcomes, ending.report = outcomes, report

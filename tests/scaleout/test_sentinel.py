@@ -107,7 +107,11 @@ def test_a_failover_mid_run_loses_and_repeats_nothing(
     the time to recover (kill to promotion, kill to the first result written after)."""
     primary, replica, url = deployment
     env = cli_env(
-        REDIS_URL=url, BLPOPQ_NAMESPACE=NS, BLPOPQ_KERNEL="hashlib", BLPOPQ_BACKOFF_MAX="0.5"
+        REDIS_URL=url,
+        BLPOPQ_NAMESPACE=NS,
+        BLPOPQ_KERNEL="hashlib",
+        BLPOPQ_BACKOFF_MAX="0.5",
+        BLPOPQ_WAIT_REPLICAS="1",  # produce, and each outcome before the kill, on the replica
     )
     tiers = ("vip", "alto", "comun")
     path = tmp_path / "sentinel.txt"
@@ -116,7 +120,7 @@ def test_a_failover_mid_run_loses_and_repeats_nothing(
     assert produced.returncode == 0, produced.stderr
     keys = Keyspace(NS)
     new_primary = redis.Redis(unix_socket_path=str(replica.socket_path), socket_timeout=5.0)
-    wait_until(lambda: new_primary.hlen(keys.tasks) == TASKS, "the batch on the replica")
+    assert new_primary.hlen(keys.tasks) == TASKS  # WAIT: on the replica when produce returned
 
     args = ("--workers", "2", "--block-timeout", "0.5", "--lease", "3", "--reaper-period", "0.5")
     with Daemon(*args, env=env) as daemon:
