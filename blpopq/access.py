@@ -32,8 +32,9 @@ class Step:
 
 #: Every way blpopq reaches Redis, and what each sends (the module or call that does it).
 STEPS: dict[str, Step] = {
-    # connection.check_reachable, redis-py's health checks; SELECT for a URL naming a DB.
-    "connect": Step(("ping", "select")),
+    # connection.check_reachable, redis-py's health checks; SELECT for a URL naming a DB;
+    # on a Redis Cluster, CLUSTER SLOTS asks where the namespace's slot is (cluster.py).
+    "connect": Step(("ping", "select", "cluster|slots")),
     # A script is sent by SHA; after a restart emptied the cache, redis-py loads it again.
     "run scripts": Step(("evalsha", "script|load")),
     # A script queued in a MULTI (dead requeue): redis-py checks the cache before EXEC.

@@ -43,7 +43,7 @@ class Queue:
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "blpopq", wait_replicas: int = 0) -> Queue:
-        return cls(make_client(url), namespace, wait_replicas=wait_replicas)
+        return cls(make_client(url, namespace=namespace), namespace, wait_replicas=wait_replicas)
 
     def enqueue(self, requests: Sequence[Request]) -> EnqueueReport:
         """Push every request (highest tier first) in one transaction per chunk. With

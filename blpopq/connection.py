@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from .cluster import cluster_client
 from .errors import ConfigError
 from .redis_errors import as_blpopq_error
 from .redis_url import RedisTarget, mask_url, parse_url
@@ -22,12 +23,18 @@ _FILE_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 
 
 def make_client(
-    url: str, socket_timeout: float | None = 10.0, name: str | None = None
+    url: str,
+    socket_timeout: float | None = 10.0,
+    name: str | None = None,
+    *,
+    namespace: str = "blpopq",
 ) -> redis.Redis:
-    """A client for ``url`` (any form redis_url.py reads). ``socket_timeout`` must exceed any
-    BLPOP timeout used on it: redis-py raises TimeoutError when a blocking call outlasts the
-    socket timeout, and no socket timeout at all lets a silently dead connection block for
-    ever. Nothing connects here: the first command does (check_reachable)."""
+    """A client for ``url`` (any form redis_url.py reads), for the keys of ``namespace``
+    (on a Redis Cluster it talks to the node holding that namespace's slot; elsewhere the
+    namespace changes nothing). ``socket_timeout`` must exceed any BLPOP timeout used on it:
+    redis-py raises TimeoutError when a blocking call outlasts the socket timeout, and no
+    socket timeout at all lets a silently dead connection block for ever. Nothing connects
+    here: the first command does (check_reachable)."""
     target = parse_url(url)
     _check_files(target)
     common: dict[str, Any] = {
@@ -41,6 +48,10 @@ def make_client(
         common["socket_keepalive"] = True
     if target.kind == "sentinel":
         return _primary_of(target, common, name)
+    if target.kind == "cluster":
+        credentials = {"username": target.username, "password": target.password}
+        tls = dict(target.tls_options) if target.tls else None
+        return cluster_client(target.nodes, namespace, common, credentials, tls, name)
     try:
         return redis.Redis.from_url(url, health_check_interval=30, client_name=name, **common)
     except ValueError as exc:

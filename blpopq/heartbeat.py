@@ -62,7 +62,9 @@ class Heartbeat:
             Protocol(client, self.settings.keys).heartbeat(self.worker_id, "leave", 0)
 
     def _client(self) -> redis.Redis:
-        return make_client(self.settings.url, socket_timeout=self.settings.heartbeat_interval)
+        return make_client(
+            self.settings.url, self.settings.heartbeat_interval, namespace=self.settings.namespace
+        )
 
     def _run(self) -> None:
         with self._client() as client:

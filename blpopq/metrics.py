@@ -214,7 +214,7 @@ class QueueDepth:
 
     def __init__(self, settings: Settings) -> None:
         self._keys = [(tier.value, settings.keys.tier(tier)) for tier in TIERS]
-        self._client = make_client(settings.url, socket_timeout=5.0)
+        self._client = make_client(settings.url, 5.0, namespace=settings.namespace)
 
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily

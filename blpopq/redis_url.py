@@ -6,6 +6,9 @@ and each URL fit for a log line (passwords masked).
     redis+sentinel://[user:pass@]host:port[,host:port...]/SERVICE[/DB]
                                                    the current primary of SERVICE, asked of
                                                    those sentinels (rediss+sentinel://: TLS)
+    redis+cluster://[user:pass@]host:port[,host:port...]
+                                                   a Redis Cluster seeded by those nodes
+                                                   (rediss+cluster://: TLS); database 0 only
 
 ``user:pass`` authenticate to the server (with Sentinel: to the primary; the sentinels' own
 password is the query parameter ``sentinel_password``). TLS takes redis-py's own query
@@ -36,18 +39,23 @@ _SCHEMES = {
     "unix": "single",
     "redis+sentinel": "sentinel",
     "rediss+sentinel": "sentinel",
+    "redis+cluster": "cluster",
+    "rediss+cluster": "cluster",
 }
-SCHEMES_TEXT = "redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel://"
+SCHEMES_TEXT = (
+    "redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel://, redis+cluster:// "
+    "or rediss+cluster://"
+)
 
 
 @dataclass(frozen=True)
 class RedisTarget:
     """What a URL names. ``url`` is what redis-py's ``from_url`` gets for one server."""
 
-    kind: str  # "single" | "sentinel"
+    kind: str  # "single" | "sentinel" | "cluster"
     url: str = field(repr=False)  # holds the password
     tls: bool
-    nodes: tuple[tuple[str, int], ...] = ()  # sentinel: the sentinels
+    nodes: tuple[tuple[str, int], ...] = ()  # sentinel: the sentinels; cluster: the seeds
     service: str = ""
     db: int = 0
     username: str | None = None
@@ -70,6 +78,8 @@ def parse_url(url: str) -> RedisTarget:
     options = _query_options(url, parts.query, kind, tls)
     if kind == "single":
         return RedisTarget(kind, url, tls, options=options)
+    if kind == "cluster":
+        return _cluster(url, parts.netloc, parts.path, tls, options)
     return _sentinel(url, parts.netloc, parts.path, tls, options)
 
 
@@ -86,7 +96,9 @@ def _query_options(url: str, query: str, kind: str, tls: bool) -> dict[str, str 
                 f"(blpopq reads {', '.join(sorted(allowed))})"
             )
         if name in TLS_PARAMETERS and not tls:
-            raise ConfigError(f"{where}: {name} needs TLS: use rediss:// (or rediss+sentinel://)")
+            raise ConfigError(
+                f"{where}: {name} needs TLS: use rediss:// (or rediss+sentinel://, rediss+cluster://)"
+            )
         if name == "ssl_cert_reqs" and value not in _CERT_REQS:
             raise ConfigError(f"{where}: ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}")
         if name == "ssl_check_hostname":
@@ -98,23 +110,42 @@ def _query_options(url: str, query: str, kind: str, tls: bool) -> dict[str, str 
     return options
 
 
+def _cluster(
+    url: str, netloc: str, path: str, tls: bool, options: dict[str, str | bool]
+) -> RedisTarget:
+    where = f"Redis URL {mask_url(url)!r}"
+    nodes, user, secret = _nodes_and_credentials(where, netloc, options)
+    db_text = path.strip("/") or str(options.pop("db", "0"))
+    if db_text != "0":
+        raise ConfigError(f"{where}: a Redis Cluster has only database 0, not {db_text!r}")
+    return RedisTarget("cluster", url, tls, nodes, "", 0, user, secret, options)
+
+
+def _nodes_and_credentials(
+    where: str, netloc: str, options: dict[str, str | bool]
+) -> tuple[tuple[tuple[str, int], ...], str | None, str | None]:
+    """The host:port list and the user and password, from the URL or its query."""
+    userinfo, _, hosts = netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    nodes = tuple(_host_port(where, text) for text in hosts.split(","))
+    user = unquote(username) or str(options.pop("username", "")) or None
+    secret = unquote(password) or str(options.pop("password", "")) or None
+    options.pop("username", None)
+    options.pop("password", None)
+    return nodes, user, secret
+
+
 def _sentinel(
     url: str, netloc: str, path: str, tls: bool, options: dict[str, str | bool]
 ) -> RedisTarget:
     where = f"Redis URL {mask_url(url)!r}"
-    userinfo, _, hosts = netloc.rpartition("@")
-    username, _, password = userinfo.partition(":")
-    nodes = tuple(_host_port(where, text) for text in hosts.split(","))
+    nodes, user, secret = _nodes_and_credentials(where, netloc, options)
     names = [unquote(p) for p in path.split("/") if p]
     if not names or len(names) > 2:
         raise ConfigError(f"{where}: name the service: redis+sentinel://host:port/SERVICE[/DB]")
     db_text = names[1] if len(names) == 2 else str(options.pop("db", "0"))
     if not db_text.isdigit():
         raise ConfigError(f"{where}: database {db_text!r} is not a number")
-    user = unquote(username) or str(options.pop("username", "")) or None
-    secret = unquote(password) or str(options.pop("password", "")) or None
-    options.pop("username", None)
-    options.pop("password", None)
     return RedisTarget("sentinel", url, tls, nodes, names[0], int(db_text), user, secret, options)
 
 

@@ -209,7 +209,7 @@ class Supervisor:
         lease runs out. Best effort: if Redis is away, the lease expiry still catches it."""
         settings = self.settings
         try:
-            with make_client(settings.url, socket_timeout=5.0) as client:
+            with make_client(settings.url, 5.0, namespace=settings.namespace) as client:
                 protocol = Protocol(client, settings.keys)
                 protocol.heartbeat(worker.key, "leave", 0)
                 reaper = f"supervisor:{settings.host}:{os.getpid()}"
@@ -311,7 +311,7 @@ class Supervisor:
         Best effort: CLIENT may be disabled on managed Redis, and then they wait it out."""
         workers = [s.worker.key for s in self._slots if s.worker and s.process in self._alive()]
         try:
-            client = make_client(self.settings.url, socket_timeout=5.0)
+            client = make_client(self.settings.url, 5.0, namespace=self.settings.namespace)
             with contextlib.closing(client):
                 Protocol(client, self.settings.keys).unblock(workers)
         except redis.RedisError as exc:

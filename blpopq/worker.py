@@ -136,7 +136,9 @@ class Worker:
     ) -> bool:
         """One connection's worth of serving; True when the worker is done for good."""
         name = self.settings.keys.worker_client_name(self.worker_id)
-        client = make_client(self.settings.url, self.settings.socket_timeout, name)
+        client = make_client(
+            self.settings.url, self.settings.socket_timeout, name, namespace=self.settings.namespace
+        )
         try:
             protocol = Protocol(client, self.settings.keys)
             self.data_loss.check(protocol)

@@ -27,7 +27,7 @@ log = logging.getLogger("blpopq")
 
 
 def connect(settings: Settings) -> Protocol:
-    client = make_client(settings.url, settings.socket_timeout)
+    client = make_client(settings.url, settings.socket_timeout, namespace=settings.namespace)
     check_reachable(client, settings.url)
     return Protocol(client, settings.keys)
 

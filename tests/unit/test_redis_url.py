@@ -22,6 +22,11 @@ from blpopq.redis_url import mask_url, parse_url
             "redis+sentinel://u:***@h1:26379,h2:26380/main/2?sentinel_password=***",
         ),
         ("rediss+sentinel://:s3cret@h1:1/main", "rediss+sentinel://:***@h1:1/main"),
+        ("redis+cluster://u:s3cret@h1:7000,h2:7001", "redis+cluster://u:***@h1:7000,h2:7001"),
+        (
+            "rediss+cluster://:s3cret@h1:7000/0?ssl_ca_certs=/ca&password=s3cret",
+            "rediss+cluster://:***@h1:7000/0?ssl_ca_certs=/ca&password=***",
+        ),
         ("redis://host:6379", "redis://host:6379"),
         ("redis://p@ss:s3cret@host", "redis://p@ss:***@host"),
     ],
@@ -36,6 +41,16 @@ def test_a_sentinel_url_names_its_sentinels_service_db_and_credentials() -> None
     assert target.nodes == (("h1", 26379), ("::1", 26380))
     assert (target.username, target.password) == ("u", "pw")
     assert target.options == {"sentinel_password": "x"}
+    assert "pw" not in repr(target)
+
+
+def test_a_cluster_url_names_its_seed_nodes_and_credentials() -> None:
+    target = parse_url("rediss+cluster://u:pw@h1:7000,[::1]:7001/0?ssl_cert_reqs=none")
+    assert (target.kind, target.tls, target.db) == ("cluster", True, 0)
+    assert target.nodes == (("h1", 7000), ("::1", 7001))
+    assert (target.username, target.password) == ("u", "pw")
+    assert target.tls_options == {"ssl_cert_reqs": "none"}
+    assert parse_url("redis+cluster://h:1?password=pw").password == "pw"
     assert "pw" not in repr(target)
 
 
@@ -57,6 +72,10 @@ def test_tls_options_are_redis_pys_own_query_parameters() -> None:
         ("redis+sentinel://h/main", "'h' is not host:port"),
         ("redis+sentinel://h:1/main/x", "database 'x' is not a number"),
         ("redis+sentinel://:s3cret@h:1", "name the service"),
+        ("redis+cluster://:s3cret@h:1/2", "only database 0, not '2'"),
+        ("redis+cluster://:s3cret@h", "'h' is not host:port"),
+        ("redis+cluster://h:1?sentinel_password=s3cret", "unknown query parameter"),
+        ("redis+cluster://h:1?ssl_ca_certs=/ca", "ssl_ca_certs needs TLS"),
     ],
 )
 def test_a_bad_url_says_what_is_wrong_without_its_password(url: str, message: str) -> None:
@@ -71,6 +90,7 @@ def test_a_bad_url_says_what_is_wrong_without_its_password(url: str, message: st
         "redis://u:s3cret@h:1/0",
         "rediss://:s3cret@h:1/0?ssl_cert_reqs=none",
         "redis+sentinel://u:s3cret@h1:1,h2:2/main?sentinel_password=s3cret",
+        "redis+cluster://u:s3cret@h1:1,h2:2",
     ],
 )
 def test_blpopq_config_masks_every_form(url: str, capsys: pytest.CaptureFixture[str]) -> None:
