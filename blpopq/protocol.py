@@ -42,12 +42,22 @@ from typing import Any
 
 import redis
 
-from . import wire
+from . import packed, wire
 from .errors import IdInUse
 from .keyspace import Keyspace
 from .operations import OperatorCommands
 from .reading import ReaderCommands
-from .records import Claim, Snapshot, Taken, TakenKind, as_bytes, safe_text
+from .records import (
+    Claim,
+    DeclaredDead,
+    Snapshot,
+    StaleSession,
+    Taken,
+    TakenKind,
+    as_bytes,
+    safe_text,
+    taken_from_reply,
+)
 from .streamed import call_script
 from .tiers import TIERS, Tier
 
@@ -55,14 +65,6 @@ __all__ = [
     "Claim", "DeclaredDead", "Keyspace", "Protocol", "Snapshot", "StaleSession", "Taken",
     "TakenKind", "safe_text",
 ]  # fmt: skip
-
-
-class DeclaredDead(Exception):
-    """This worker's lease ran out and the reaper gave its claims to others: it must stop."""
-
-
-class StaleSession(Exception):
-    """A take was refused: it came from a connection this worker has since replaced."""
 
 
 #: Every script, by name: the files whose text makes it, shared functions first. access.py
@@ -116,6 +118,7 @@ class Protocol(OperatorCommands, ReaderCommands):
         self.client = client
         self.keys = keys
         self._sessions: dict[str, int] = {}
+        self._frames: dict[tuple[str, str, tuple[Tier, ...]], packed.Frame] = {}
         self._enqueue = _load_script(client, "enqueue")
         self._session = _load_script(client, "session")
         self._take = _load_script(client, "take")
@@ -216,9 +219,9 @@ class Protocol(OperatorCommands, ReaderCommands):
         goes first (aging.lua)."""
         keys, args = self._take_keys_in(order), self._take_args(worker, order=order)
         if overdue_after is None:
-            return _taken(self._take(keys=keys, args=args), order)
+            return taken_from_reply(self._take(keys=keys, args=args), order)
         keys, args = self._with_aging(keys, args, overdue_after)
-        return _taken(self._take_aging(keys=keys, args=args), order)
+        return taken_from_reply(self._take_aging(keys=keys, args=args), order)
 
     def _with_aging(
         self, keys: list[str], args: list[Any], overdue_after: Sequence[float | None]
@@ -239,14 +242,30 @@ class Protocol(OperatorCommands, ReaderCommands):
         overdue_after: Overdue = None,
     ) -> tuple[bool, Taken | None]:
         """settle_result() and take() in one round trip: (result written?, next task)."""
-        keys = [*self._take_keys_in(order), self.keys.results, self.keys.results_written]
-        args = self._take_args(worker, key, position, result_json, keep, order=order)
         if overdue_after is None:
-            reply = self._finish(keys=keys, args=args)
+            # Every task's call: packed around what changes (packed.py).
+            keys = [*self._take_keys_in(order), self.keys.results, self.keys.results_written]
+            fixed = self._frame(self._finish, keys, worker, tuple(order))
+            changing = (key, position, result_json, keep)
+            reply = packed.call(self.client, self._finish, fixed, changing)
         else:
+            keys = [*self._take_keys_in(order), self.keys.results, self.keys.results_written]
+            args = self._take_args(worker, key, position, result_json, keep, order=order)
             keys, args = self._with_aging(keys, args, overdue_after)
             reply = self._finish_aging(keys=keys, args=args)
-        return int(reply[0]) == 1, _taken(reply[1:], order)
+        return int(reply[0]) == 1, taken_from_reply(reply[1:], order)
+
+    def _frame(
+        self, script: Any, keys: list[str], worker: str, order: tuple[Tier, ...]
+    ) -> packed.Frame:
+        """A taking script's fixed parts (its keys; n, worker, session; the tier names in
+        ``order``), packed once per session and order: what changes goes between."""
+        head = tuple(self._take_args(worker, order=order)[:3])  # n, worker, session
+        cached = self._frames.get((script.sha, worker, order))
+        if cached is None or cached.head != head:
+            cached = packed.frame(script.sha, keys, head, [t.value for t in order])
+            self._frames[(script.sha, worker, order)] = cached
+        return cached
 
     def block(self, timeout: float, order: Sequence[Tier] = TIERS) -> tuple[Tier, bytes] | None:
         """BLPOP the tiers in ``order``. The task is removed from Redis here: claim it next
@@ -260,8 +279,10 @@ class Protocol(OperatorCommands, ReaderCommands):
     def claim(self, worker: str, tier: Tier, raw: bytes) -> Taken:
         """Number and claim a task that BLPOP handed over. After a lost reply, look for the
         claim (``claims_of``) in a new session before claiming again."""
-        args = self._take_args(worker, TIERS.index(tier) + 1, raw)
-        taken = _taken(self._claim(keys=self._take_keys, args=args))
+        fixed = self._frame(self._claim, self._take_keys, worker, TIERS)
+        taken = taken_from_reply(
+            packed.call(self.client, self._claim, fixed, (TIERS.index(tier) + 1, raw))
+        )
         assert taken is not None  # claim.lua never pops, so it never finds the tiers empty
         return taken
 
@@ -374,16 +395,3 @@ def _id_in_use(exc: redis.ResponseError) -> IdInUse | None:
     """enqueue.lua's refusal of an open id, as the exception that names it."""
     text = str(exc)
     return IdInUse(text.split(" ", 1)[1]) if text.startswith("IDINUSE ") else None
-
-
-def _taken(reply: Any, order: Sequence[Tier] = TIERS) -> Taken | None:
-    """A taking script's reply (taking.lua) as a Taken, None, or the exception it means."""
-    status = safe_text(reply[0])
-    if status == "empty":
-        return None
-    if status == "dead":
-        raise DeclaredDead("this worker's lease ran out; its claims went to others")
-    if status == "stale":
-        raise StaleSession("a take from a connection this worker has replaced was refused")
-    _, tier_index, raw, position, key, kind = reply
-    return Taken(order[int(tier_index) - 1], raw, int(position), key, TakenKind(safe_text(kind)))

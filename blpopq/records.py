@@ -8,12 +8,13 @@ not ours raises ValueError for the caller's policy (a dead letter), never anythi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from .outcomes import peek_identity
-from .tiers import Tier
+from .tiers import TIERS, Tier
 
 
 def safe_text(value: bytes | str) -> str:
@@ -123,3 +124,24 @@ class Snapshot:
     results_written: int = 0  # results ever written: more than `results` after retention
     kernels: tuple[tuple[str, str], ...] = ()  # (worker, the kernel it runs)
     policy: str | None = None  # the fairness policy recorded by the daemons (None: never set)
+
+
+class DeclaredDead(Exception):
+    """This worker's lease ran out and the reaper gave its claims to others: it must stop."""
+
+
+class StaleSession(Exception):
+    """A take was refused: it came from a connection this worker has since replaced."""
+
+
+def taken_from_reply(reply: Any, order: Sequence[Tier] = TIERS) -> Taken | None:
+    """A taking script's reply (taking.lua) as a Taken, None, or the exception it means."""
+    status = safe_text(reply[0])
+    if status == "empty":
+        return None
+    if status == "dead":
+        raise DeclaredDead("this worker's lease ran out; its claims went to others")
+    if status == "stale":
+        raise StaleSession("a take from a connection this worker has replaced was refused")
+    _, tier_index, raw, position, key, kind = reply
+    return Taken(order[int(tier_index) - 1], raw, int(position), key, TakenKind(safe_text(kind)))

@@ -30,7 +30,7 @@ def call_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[An
     text = script.script
     sha = hashlib.sha1(text.encode() if isinstance(text, str) else text).hexdigest()
     pool = client.connection_pool
-    connection = _connection(pool)
+    connection = checkout(pool)
     try:
         try:
             return _evalsha(client, connection, sha, keys, args)
@@ -46,7 +46,8 @@ def call_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[An
         pool.release(connection)
 
 
-def _connection(pool: Any) -> Any:
+def checkout(pool: Any) -> Any:
+    """A connection from ``pool``, whichever redis-py (before 5.3 it wants a command name)."""
     try:
         return pool.get_connection()
     except TypeError:  # redis-py before 5.3 wants the command's name

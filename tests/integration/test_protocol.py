@@ -150,3 +150,19 @@ def test_settle_and_take_writes_the_result_and_takes_the_next_in_one_call(
     assert again is False and none_left is None
     assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b"r1"]
     assert protocol.client.hlen(protocol.keys.tasks) == 1  # the comun task, still running
+
+
+def test_settle_and_take_after_the_script_cache_was_flushed(protocol: Protocol) -> None:
+    """The hand-packed call (packed.py) meets NOSCRIPT after SCRIPT FLUSH (as after a restart)
+    and still writes once and takes once; a new session is packed anew, never the old one."""
+    enqueue(protocol, [request(Tier.ALTO, n) for n in range(1, 4)], chunk_size=10)
+    first = protocol.take("w:1")
+    assert first is not None
+    protocol.client.script_flush()
+    written, second = protocol.settle_and_take("w:1", first.key, first.position, "r1")
+    assert written is True and second is not None
+    assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b"r1"]
+    protocol.open_session("w:1")  # as after a reconnect: takes of the old session refused
+    written, third = protocol.settle_and_take("w:1", second.key, second.position, "r2")
+    assert written is True and third is not None  # the frame follows the session
+    assert protocol.client.lrange(protocol.keys.results, 0, -1) == [b"r1", b"r2"]
