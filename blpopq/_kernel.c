@@ -315,6 +315,11 @@ static int cpu_has_shani(void) {
 #endif
 }
 
+/* Asked once, when the module loads: CPUID is cheap on bare metal, but in a virtual machine
+ * it traps to the hypervisor, and two of them cost ~20 us: more than a whole no-op task's
+ * search (one hash) and a tenth of its queue overhead. */
+static int has_shani = 0;
+
 static int path_of(const char *name, int shani) {
     if (strcmp(name, "portable") == 0) return PATH_PORTABLE;
     if (shani && strcmp(name, "sha-ni") == 0) return PATH_SHANI;
@@ -366,7 +371,7 @@ static int parse_search(PyObject *args, Search *s, int *path) {
         PyErr_SetString(PyExc_ValueError, "first must be <= last");
         return -1;
     }
-    *path = path_of(name, cpu_has_shani());
+    *path = path_of(name, has_shani);
     if (*path < 0) {
         PyErr_Format(PyExc_ValueError, "no kernel path %R on this CPU", PyTuple_GET_ITEM(args, 4));
         return -1;
@@ -432,7 +437,7 @@ PyDoc_STRVAR(paths_doc, "paths() -> tuple of the paths this CPU can run, best fi
 
 static PyObject *kernel_paths(PyObject *self, PyObject *unused) {
     (void)self, (void)unused;
-    if (cpu_has_shani()) return Py_BuildValue("(sss)", "sha-ni", "sha-ni-1", "portable");
+    if (has_shani) return Py_BuildValue("(sss)", "sha-ni", "sha-ni-1", "portable");
     return Py_BuildValue("(s)", "portable");
 }
 
@@ -447,4 +452,7 @@ static struct PyModuleDef kernel_module = {
     "Native SHA-256 nonce search for blpopq (see blpopq.kernels).", -1, kernel_methods,
     NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__kernel(void) { return PyModule_Create(&kernel_module); }
+PyMODINIT_FUNC PyInit__kernel(void) {
+    has_shani = cpu_has_shani();
+    return PyModule_Create(&kernel_module);
+}
