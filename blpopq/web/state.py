@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import deadletters, status, timeline
+from .. import deadletters, identity, status, timeline
 from ..collector import Outcomes
 from ..protocol import Protocol
 
@@ -42,7 +42,7 @@ def hosts(workers: Sequence[status.WorkerStatus]) -> list[dict[str, Any]]:
     """Workers grouped by host, hosts by name, each worker as ``status --json`` has it."""
     grouped: dict[str, list[dict[str, Any]]] = {}
     for w in workers:
-        grouped.setdefault(timeline.host_of(w.worker), []).append(
+        grouped.setdefault(identity.host_of(w.worker), []).append(
             {
                 "worker": w.worker,
                 "alive": w.alive,

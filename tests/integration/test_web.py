@@ -6,6 +6,7 @@ from another origin; done with the token from the page's own origin."""
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,9 @@ def test_state_of_a_worked_batch_has_its_workers_and_timeline(
     assert {lane["worker"] for lane in timeline["lanes"]} <= {
         w["worker"].split("/")[0] for h in state["hosts"] for w in h["workers"]
     }
-    assert [h["host"] for h in state["hosts"]] and state["status"]["workers_alive"] == 2
+    # Grouped by HOST (the part before ':'), not one group per HOST:PID/TOKEN worker.
+    assert [h["host"] for h in state["hosts"]] == [socket.gethostname()]
+    assert len(state["hosts"][0]["workers"]) == 2 and state["status"]["workers_alive"] == 2
     assert sum(state["status"]["tiers"][t]["length"] for t in ("vip", "alto", "comun")) == 0
 
 
