@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from .streamed import checkout
+from .streamed import exchange
 
 Part = bytes | str | int
 
@@ -74,18 +74,10 @@ def packed_command(fixed: Frame, middle: Sequence[Part]) -> bytes:
 
 def call(client: redis.Redis, script: Any, fixed: Frame, middle: Sequence[Part]) -> Any:
     """``script(keys, head + middle + tail)`` on ``client``, the same reply and errors."""
-    pool = client.connection_pool
-    connection: Any = checkout(pool)
-    try:
-        connection.send_packed_command([packed_command(fixed, middle)])
-        return connection.read_response()
-    except redis.exceptions.NoScriptError:
-        pass  # read whole: the connection is fine; the script goes in below
-    except redis.ResponseError:
-        raise  # a whole reply was read: the connection is fine
-    except BaseException:
-        connection.disconnect()
-        raise
-    finally:
-        pool.release(connection)
+    with exchange(client.connection_pool) as connection:
+        try:
+            connection.send_packed_command([packed_command(fixed, middle)])
+            return connection.read_response()
+        except redis.exceptions.NoScriptError:
+            pass  # read whole: the connection is fine; the script goes in below
     return script(keys=fixed.keys, args=[*fixed.head, *middle, *fixed.tail])

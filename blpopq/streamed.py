@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -29,29 +30,32 @@ def call_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[An
         return script(keys=keys, args=args, client=client)
     text = script.script
     sha = hashlib.sha1(text.encode() if isinstance(text, str) else text).hexdigest()
-    pool = client.connection_pool
-    connection = checkout(pool)
-    try:
+    with exchange(client.connection_pool) as connection:
         try:
             return _evalsha(client, connection, sha, keys, args)
         except redis.exceptions.NoScriptError:
             client.script_load(text)  # the server's script cache was flushed or restarted
             return _evalsha(client, connection, sha, keys, args)
+
+
+@contextmanager
+def exchange(pool: Any) -> Iterator[Any]:
+    """A connection of ``pool`` for one command written by hand and its reply: given back
+    after, and closed first unless a whole reply was read (an error reply leaves it fine;
+    anything else may leave half a command sent or a reply unread)."""
+    try:
+        connection = pool.get_connection()
+    except TypeError:  # redis-py before 5.3 wants the command's name
+        connection = pool.get_connection("EVALSHA")
+    try:
+        yield connection
     except redis.ResponseError:
-        raise  # a whole reply was read: the connection is fine
+        raise
     except BaseException:
         connection.disconnect()
         raise
     finally:
         pool.release(connection)
-
-
-def checkout(pool: Any) -> Any:
-    """A connection from ``pool``, whichever redis-py (before 5.3 it wants a command name)."""
-    try:
-        return pool.get_connection()
-    except TypeError:  # redis-py before 5.3 wants the command's name
-        return pool.get_connection("EVALSHA")
 
 
 def _evalsha(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +20,21 @@ from blpopq.embedded import RedisServer
 from blpopq.keyspace import Keyspace
 
 from ..helpers import Daemon, cli_env, prev_hash, run_cli, wait_until
-from .conftest import Certs, port, supports_tls
+from .conftest import (
+    FAILOVER_DAEMON,
+    FAILOVER_TASKS,
+    Certs,
+    check_every_task_once,
+    collect_failover_batch,
+    failover_env,
+    port,
+    produce_failover_batch,
+    supports_tls,
+)  # fmt: skip
 
 pytestmark = pytest.mark.redis
 
 NS = "cluster"
-TASKS = 300
 
 
 class Cluster:
@@ -205,26 +213,16 @@ def test_a_failover_of_the_slot_s_primary_mid_run_loses_and_repeats_nothing(
     dead letter, both in Redis and as `collect --batch` prints them. Reports tasks, lost,
     duplicated, dead letters and the time to recover (kill to promotion, kill to the first
     result written after)."""
-    env = cli_env(
-        REDIS_URL=cluster.url,
-        BLPOPQ_NAMESPACE=NS,
-        BLPOPQ_KERNEL="hashlib",
-        BLPOPQ_BACKOFF_MAX="0.5",
-        BLPOPQ_WAIT_REPLICAS="1",  # produce, and each outcome before the kill, on the replica
-    )
-    tiers = ("vip", "alto", "comun")
-    path = tmp_path / "cluster.txt"
-    path.write_text("".join(f"{tiers[n % 3]} c{n} mine {prev_hash(n)} 15\n" for n in range(TASKS)))
-    produced = run_cli("blpopq-produce", str(path), env=env)
-    assert produced.returncode == 0, produced.stderr
+    env = failover_env(cluster.url, NS)
+    path = produce_failover_batch(tmp_path, env)
     keys = Keyspace(NS)
     with cluster.reader(cluster.replica_of(cluster.owner(cluster.nodes[0]))) as on_replica:
-        assert on_replica.hlen(keys.tasks) == TASKS  # WAIT: there when produce returned
+        assert on_replica.hlen(keys.tasks) == FAILOVER_TASKS  # WAIT: there when produce returned
 
-    args = ("--workers", "2", "--block-timeout", "0.5", "--lease", "3", "--reaper-period", "0.5")
-    with Daemon(*args, env=env) as daemon:
+    with Daemon(*FAILOVER_DAEMON, env=env) as daemon:
         daemon.wait_ready()
-        wait_until(lambda: written(cluster) >= TASKS // 10, "a tenth of the results", daemon)
+        tenth = FAILOVER_TASKS // 10
+        wait_until(lambda: written(cluster) >= tenth, "a tenth of the results", daemon)
         # Asked now: a loaded machine may already have seen a failover of its own.
         primary = cluster.owner(cluster.nodes[0])
         replica = cluster.replica_of(primary)
@@ -237,30 +235,15 @@ def test_a_failover_of_the_slot_s_primary_mid_run_loses_and_repeats_nothing(
             lambda: written(cluster, replica) > at_kill, "a result after", daemon, timeout=60
         )
         recovered = time.monotonic() - killed_at
-        done = run_cli(
-            "blpopq-collect", "--batch", "last", "--expect", str(TASKS), "--timeout", "120",
-            "--format", "jsonl", env=env,
-        )  # fmt: skip
-        assert done.returncode == 0, f"{done.stderr}\n{daemon.log}"
+        printed = collect_failover_batch(env, daemon)
         assert daemon.stop() == 0, daemon.log
 
-    ids = {f"{line.split()[1]}" for line in path.read_text().splitlines()}
-    with cluster.reader(replica) as new_primary:
-        results = [json.loads(raw) for raw in new_primary.lrange(keys.results, 0, -1)]
-        letters = [json.loads(raw) for raw in new_primary.lrange(keys.dead, 0, -1)]
-        left = (new_primary.hlen(keys.inflight), new_primary.hlen(keys.tasks))
-    outcomes = Counter([r["client"] for r in results] + [d.get("id") or "?" for d in letters])
-    printed = Counter(json.loads(line)["client"] for line in done.stdout.splitlines())
-    lost = ids - set(outcomes)
-    duplicated = {c for c, n in outcomes.items() if n > 1}
-    print(
-        f"cluster failover: tasks {TASKS}, lost {len(lost)}, duplicated {len(duplicated)}, "
-        f"dead letters {len(letters)}, results before the kill {at_kill}, promoted after "
-        f"{promoted:.1f} s, first result after {recovered:.1f} s"
+    times = (
+        f"results before the kill {at_kill}, promoted after {promoted:.1f} s, "
+        f"first result after {recovered:.1f} s"
     )
-    assert not lost and not duplicated and not letters, (lost, duplicated, letters)
-    assert printed == Counter(ids), "collect --batch printed another set"
-    assert left == (0, 0)
+    with cluster.reader(replica) as new_primary:
+        check_every_task_once("cluster failover", path, new_primary, keys, printed, times)
 
 
 def test_a_run_over_a_tls_cluster_and_a_wrong_ca(

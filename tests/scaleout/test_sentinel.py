@@ -5,10 +5,8 @@ asking the sentinels where the primary is), and every task ends as exactly one o
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +16,22 @@ import redis
 from blpopq.embedded import RedisServer
 from blpopq.keyspace import Keyspace
 
-from ..helpers import Daemon, cli_env, prev_hash, run_cli, wait_until
-from .conftest import port, start
+from ..helpers import Daemon, wait_until
+from .conftest import (
+    FAILOVER_DAEMON,
+    FAILOVER_TASKS,
+    check_every_task_once,
+    collect_failover_batch,
+    failover_env,
+    port,
+    produce_failover_batch,
+    start,
+)  # fmt: skip
 
 pytestmark = pytest.mark.redis
 
 NS = "sentinel"
 SERVICE = "main"
-TASKS = 300
 
 
 class SentinelProcess:
@@ -106,27 +112,17 @@ def test_a_failover_mid_run_loses_and_repeats_nothing(
     and as `collect --batch` prints them. Reports tasks, lost, duplicated, dead letters and
     the time to recover (kill to promotion, kill to the first result written after)."""
     primary, replica, url = deployment
-    env = cli_env(
-        REDIS_URL=url,
-        BLPOPQ_NAMESPACE=NS,
-        BLPOPQ_KERNEL="hashlib",
-        BLPOPQ_BACKOFF_MAX="0.5",
-        BLPOPQ_WAIT_REPLICAS="1",  # produce, and each outcome before the kill, on the replica
-    )
-    tiers = ("vip", "alto", "comun")
-    path = tmp_path / "sentinel.txt"
-    path.write_text("".join(f"{tiers[n % 3]} c{n} mine {prev_hash(n)} 15\n" for n in range(TASKS)))
-    produced = run_cli("blpopq-produce", str(path), env=env)
-    assert produced.returncode == 0, produced.stderr
+    env = failover_env(url, NS)
+    path = produce_failover_batch(tmp_path, env)
     keys = Keyspace(NS)
     new_primary = redis.Redis(unix_socket_path=str(replica.socket_path), socket_timeout=5.0)
-    assert new_primary.hlen(keys.tasks) == TASKS  # WAIT: on the replica when produce returned
+    assert new_primary.hlen(keys.tasks) == FAILOVER_TASKS  # WAIT: on the replica at once
 
-    args = ("--workers", "2", "--block-timeout", "0.5", "--lease", "3", "--reaper-period", "0.5")
-    with Daemon(*args, env=env) as daemon:
+    with Daemon(*FAILOVER_DAEMON, env=env) as daemon:
         daemon.wait_ready()
         with redis.Redis(unix_socket_path=str(primary.socket_path)) as old:
-            wait_until(lambda: written(old) >= TASKS // 10, "a tenth of the results", daemon)
+            tenth = FAILOVER_TASKS // 10
+            wait_until(lambda: written(old) >= tenth, "a tenth of the results", daemon)
         killed_at = time.monotonic()
         primary.kill()
         at_kill = written(new_primary)  # what had reached the replica
@@ -134,26 +130,12 @@ def test_a_failover_mid_run_loses_and_repeats_nothing(
         promoted = time.monotonic() - killed_at
         wait_until(lambda: written(new_primary) > at_kill, "a result after", daemon, timeout=60)
         recovered = time.monotonic() - killed_at
-        done = run_cli(
-            "blpopq-collect", "--batch", "last", "--expect", str(TASKS), "--timeout", "120",
-            "--format", "jsonl", env=env,
-        )  # fmt: skip
-        assert done.returncode == 0, f"{done.stderr}\n{daemon.log}"
+        printed = collect_failover_batch(env, daemon)
         assert daemon.stop() == 0, daemon.log
 
-    ids = {f"{line.split()[1]}" for line in path.read_text().splitlines()}
-    results = [json.loads(raw) for raw in new_primary.lrange(keys.results, 0, -1)]
-    letters = [json.loads(raw) for raw in new_primary.lrange(keys.dead, 0, -1)]
-    outcomes = Counter([r["client"] for r in results] + [d.get("id") or "?" for d in letters])
-    printed = Counter(json.loads(line)["client"] for line in done.stdout.splitlines())
-    lost = ids - set(outcomes)
-    duplicated = {c for c, n in outcomes.items() if n > 1}
-    print(
-        f"sentinel failover: tasks {TASKS}, lost {len(lost)}, duplicated {len(duplicated)}, "
-        f"dead letters {len(letters)}, results before the kill {at_kill}, promoted after "
-        f"{promoted:.1f} s, first result after {recovered:.1f} s"
+    times = (
+        f"results before the kill {at_kill}, promoted after {promoted:.1f} s, "
+        f"first result after {recovered:.1f} s"
     )
-    assert not lost and not duplicated and not letters, (lost, duplicated, letters)
-    assert printed == Counter(ids), "collect --batch printed another set"
-    assert new_primary.hlen(keys.inflight) == 0 and new_primary.hlen(keys.tasks) == 0
+    check_every_task_once("sentinel failover", path, new_primary, keys, printed, times)
     new_primary.close()
