@@ -191,10 +191,14 @@ class Supervisor:
                     self._refused = code
                     return
                 self._restarts += 1
+                charged = False
                 if pid is not None and worker is not None:
                     self._metrics.worker_exited(pid)
-                    self._report_death(pid, worker)
-                if now - slot.started >= _STABLE_AFTER:
+                    charged = self._report_death(pid, worker)
+                if charged or now - slot.started >= _STABLE_AFTER:
+                    # A death counted against the task it held ends by --max-deaths: waiting
+                    # longer at each would let a few poison tasks at a tier's head hold
+                    # every worker for minutes. The backoff is for deaths with no task.
                     slot.backoff.reset()
                 delay = slot.backoff.next_delay()
                 slot.restart_at = now + delay
@@ -204,9 +208,11 @@ class Supervisor:
             if slot.process is None and now >= slot.restart_at:
                 self._start(slot)
 
-    def _report_death(self, pid: int, worker: WorkerId) -> None:
+    def _report_death(self, pid: int, worker: WorkerId) -> bool:
         """Tell Redis now, so the task the worker held is recovered at once, not when its
-        lease runs out. Best effort: if Redis is away, the lease expiry still catches it."""
+        lease runs out. Best effort: if Redis is away, the lease expiry still catches it.
+        True when the pass recovered a task (put back with the death counted, or
+        dead-lettered): the death was that task's."""
         settings = self.settings
         try:
             with make_client(settings.url, 5.0, namespace=settings.namespace) as client:
@@ -216,10 +222,12 @@ class Supervisor:
                 done = recover(protocol, settings.orphan_grace, settings.max_deaths, reaper)
                 if done.dead_lettered:
                     self._replicas.after_outcome(protocol)
+                return done.requeued + done.dead_lettered > 0
         except redis.RedisError as exc:
             log.warning("could not report the death of worker pid %d: %s", pid, exc)
         except Exception:  # noqa: BLE001 - the pool must outlive any one bad item
             log.exception("reporting the death of worker pid %d failed: left to its lease", pid)
+        return False
 
     def _announce_ready(self) -> None:
         if self._announced_ready:

@@ -499,6 +499,10 @@ def test_crash_looping_task_is_dead_lettered_after_max_deaths(
     assert len(history) == 3, history
     assert {entry["event"] for entry in history} == {"worker died"}, history
     assert len(re.findall(r"worker \d+ exited with status 70", daemon.log)) == 3, daemon.log
+    # Each death was counted against the task, so no slot waited longer at the next one
+    # (two slots, three deaths: a growing backoff would show a 0.2 s restart).
+    delays = re.findall(r"exited with status 70; restarting in ([\d.]+) s", daemon.log)
+    assert delays == ["0.1"] * 3, daemon.log
 
     assert daemon.process.poll() is None, daemon.log
     later = produce(
