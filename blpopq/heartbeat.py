@@ -99,9 +99,9 @@ class Heartbeat:
     def _maybe_reap(self, protocol: Protocol) -> None:
         s = self.settings
         if protocol.try_lock_reaper(self.worker_id, s.reaper_period):
-            done = recover(protocol, s.orphan_grace, s.max_deaths, self.worker_id, self._gap)
-            if done.dead_lettered:
-                self._replicas.after_outcome(protocol)
+            recover(
+                protocol, s.orphan_grace, s.max_deaths, self.worker_id, self._gap, self._replicas
+            )
 
     @property
     def _gap(self) -> float:

@@ -242,27 +242,29 @@ class Protocol(OperatorCommands, ReaderCommands):
         overdue_after: Overdue = None,
     ) -> tuple[bool, Taken | None]:
         """settle_result() and take() in one round trip: (result written?, next task)."""
+        results = (self.keys.results, self.keys.results_written)
         if overdue_after is None:
             # Every task's call: packed around what changes (packed.py).
-            keys = [*self._take_keys_in(order), self.keys.results, self.keys.results_written]
-            fixed = self._frame(self._finish, keys, worker, tuple(order))
+            fixed = self._frame(self._finish, worker, tuple(order), results)
             changing = (key, position, result_json, keep)
             reply = packed.call(self.client, self._finish, fixed, changing)
         else:
-            keys = [*self._take_keys_in(order), self.keys.results, self.keys.results_written]
+            keys = [*self._take_keys_in(order), *results]
             args = self._take_args(worker, key, position, result_json, keep, order=order)
             keys, args = self._with_aging(keys, args, overdue_after)
             reply = self._finish_aging(keys=keys, args=args)
         return int(reply[0]) == 1, taken_from_reply(reply[1:], order)
 
     def _frame(
-        self, script: Any, keys: list[str], worker: str, order: tuple[Tier, ...]
+        self, script: Any, worker: str, order: tuple[Tier, ...], more_keys: Sequence[str] = ()
     ) -> packed.Frame:
-        """A taking script's fixed parts (its keys; n, worker, session; the tier names in
-        ``order``), packed once per session and order: what changes goes between."""
+        """A taking script's fixed parts (its keys, then ``more_keys``; n, worker, session;
+        the tier names in ``order``), packed once per session and order: what changes goes
+        between. The keys are listed only when a frame is packed, not at every call."""
         head = tuple(self._take_args(worker, order=order)[:3])  # n, worker, session
         cached = self._frames.get((script.sha, worker, order))
         if cached is None or cached.head != head:
+            keys = [*self._take_keys_in(order), *more_keys]
             cached = packed.frame(script.sha, keys, head, [t.value for t in order])
             self._frames[(script.sha, worker, order)] = cached
         return cached
@@ -279,7 +281,7 @@ class Protocol(OperatorCommands, ReaderCommands):
     def claim(self, worker: str, tier: Tier, raw: bytes) -> Taken:
         """Number and claim a task that BLPOP handed over. After a lost reply, look for the
         claim (``claims_of``) in a new session before claiming again."""
-        fixed = self._frame(self._claim, self._take_keys, worker, TIERS)
+        fixed = self._frame(self._claim, worker, TIERS)
         taken = taken_from_reply(
             packed.call(self.client, self._claim, fixed, (TIERS.index(tier) + 1, raw))
         )

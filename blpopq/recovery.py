@@ -17,6 +17,7 @@ from typing import Any
 from .jsontext import DecodeError, load_json
 from .outcomes import DeadLetter
 from .protocol import Claim, Protocol, TakenKind, safe_text
+from .replication import OutcomeWait
 from .words import item_name, plural
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ def recover(
     max_deaths: int,
     reaper: str,
     expected_gap: float | None = None,
+    replicas: OutcomeWait | None = None,
 ) -> Recovered:
     """One reaper pass and what follows from it. ``expected_gap``: the pass is one of the
-    reapers' scheduled passes, due at most this long after the last (see Protocol.reap)."""
+    reapers' scheduled passes, due at most this long after the last (see Protocol.reap).
+    ``replicas``: after a pass that wrote dead letters, wait for them (--wait-replicas)."""
     requeued = dead = 0
     for key, record in protocol.reap(orphan_grace, expected_gap):
         try:
@@ -50,6 +53,8 @@ def recover(
             requeued += 1
         else:
             dead += 1
+    if dead and replicas is not None:
+        replicas.after_outcome(protocol)
     return Recovered(requeued, dead)
 
 

@@ -219,9 +219,10 @@ class Supervisor:
                 protocol = Protocol(client, settings.keys)
                 protocol.heartbeat(worker.key, "leave", 0)
                 reaper = f"supervisor:{settings.host}:{os.getpid()}"
-                done = recover(protocol, settings.orphan_grace, settings.max_deaths, reaper)
-                if done.dead_lettered:
-                    self._replicas.after_outcome(protocol)
+                done = recover(
+                    protocol, settings.orphan_grace, settings.max_deaths, reaper,
+                    replicas=self._replicas,
+                )  # fmt: skip
                 return done.requeued + done.dead_lettered > 0
         except redis.RedisError as exc:
             log.warning("could not report the death of worker pid %d: %s", pid, exc)
