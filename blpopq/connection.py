@@ -67,8 +67,8 @@ def _primary_of(target: RedisTarget, common: dict[str, Any], name: str | None) -
     for option in ("sentinel_password", "sentinel_username"):
         if option in target.options:
             sentinel_kwargs[option.removeprefix("sentinel_")] = target.options[option]
-    sentinel = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-    primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call, unused-ignore]
+    primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
         target.service,
         db=target.db,
         username=target.username,

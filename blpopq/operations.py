@@ -104,6 +104,8 @@ class OperatorCommands:
         inflight, workers, epochs, kernels, results, tail, dead, open_tasks, written, policy = (
             reply[1 + 2 * len(TIERS) :]
         )
+        # A claim of a registered task names it instead of holding a copy (taking.lua).
+        registered = self.client.hmget(keys.tasks, list(inflight)) if inflight else []
         return Snapshot(
             time=int(seconds) + int(micros) / 1e6,
             tiers=tuple(
@@ -114,7 +116,12 @@ class OperatorCommands:
                 )
                 for i, tier in enumerate(TIERS)
             ),
-            claims=tuple(sorted((safe_text(k), bytes(v)) for k, v in inflight.items())),
+            claims=tuple(
+                sorted(
+                    (safe_text(k), as_bytes(inflight[k]), None if t is None else as_bytes(t))
+                    for k, t in zip(inflight, registered, strict=True)
+                )
+            ),
             workers=tuple((safe_text(worker), float(expiry)) for worker, expiry in workers),
             epochs=tuple(sorted((safe_text(k), int(v)) for k, v in epochs.items())),
             kernels=tuple(sorted((safe_text(k), safe_text(v)) for k, v in kernels.items())),

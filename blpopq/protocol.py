@@ -324,10 +324,12 @@ class Protocol(OperatorCommands, ReaderCommands):
     def claims_of(self, worker: str) -> list[tuple[bytes, Claim]]:
         """(key, claim) of every claim this worker holds, e.g. one whose reply was lost.
         Records that cannot be read are skipped here: they are the reaper's to dead-letter."""
+        records = self.client.hgetall(self.keys.inflight)
+        tasks = self.registered(as_bytes(k) for k in records)
         mine: list[tuple[bytes, Claim]] = []
-        for key, record in self.client.hgetall(self.keys.inflight).items():
+        for (key, record), task in zip(records.items(), tasks, strict=True):
             try:
-                claim = Claim.from_json(record)
+                claim = Claim.from_json(record, task)
             except ValueError:
                 continue
             if claim.worker == worker:

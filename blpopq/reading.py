@@ -6,13 +6,13 @@ The collector, status and the daemon's start-up checks read; none of these write
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
 
 from .keyspace import Keyspace
-from .records import safe_text
+from .records import as_bytes, safe_text
 
 
 class ReaderCommands:
@@ -22,6 +22,17 @@ class ReaderCommands:
     keys: Keyspace
     _read_dead: Any
     _results: Any
+
+    def registered(self, keys: Iterable[bytes]) -> list[bytes | None]:
+        """The registered task (``{ns}:tasks``) under each claim key, None where there is
+        none: a claim of a registered task names it instead of holding a copy (taking.lua).
+        Read after the claims, not with them: every use is a fenced settle, which a claim
+        that changed in between refuses."""
+        wanted = list(keys)
+        if not wanted:
+            return []
+        found = self.client.hmget(self.keys.tasks, wanted)
+        return [None if v is None else as_bytes(v) for v in found]
 
     def server_run_id(self) -> str:
         """The server's run_id (INFO server): every redis-server start gets a new one."""

@@ -61,23 +61,30 @@ class Claim:
     task: bytes  # the item exactly as taken
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> Claim:
+    def from_json(cls, raw: bytes | str, registered: bytes | None = None) -> Claim:
         """Decode one claim; ValueError if it is not one of ours.
 
-        Lua's cjson copies the bytes of the task into the record as they are, valid UTF-8 or
-        not; decoding with surrogateescape and encoding back gives exactly those bytes."""
+        A claim of a registered task holds no copy of it (taking.lua, claim_record): the
+        task is ``registered``, its ``{ns}:tasks`` entry under the claim key (read after the
+        record: Protocol.registered). Lua's cjson copies the bytes of a task it does copy
+        into the record as they are, valid UTF-8 or not; surrogateescape gives them back."""
         text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
         try:
             body = json.loads(text)
             tier = _tier_of(body["tier"])
-            position, worker, task = int(body["position"]), body["worker"], body["task"] or ""
+            position, worker = int(body["position"]), body["worker"]
+            task = body["task"] or "" if "task" in body else registered
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ValueError(f"not a claim record: {exc}") from None
-        if not isinstance(worker, str) or not isinstance(task, str):
+        if task is None:
+            raise ValueError("not a claim record: its task is neither in it nor registered")
+        if not isinstance(worker, str) or not isinstance(task, (str, bytes)):
             raise ValueError("not a claim record: a field of the wrong type")
         if not worker.isprintable() or not worker.isascii():
             raise ValueError("not a claim record: a worker name that is not printable ASCII")
-        return cls(position, worker, tier, task.encode("utf-8", "surrogateescape"))
+        if isinstance(task, str):
+            task = task.encode("utf-8", "surrogateescape")
+        return cls(position, worker, tier, task)
 
     def as_taken(self, key: bytes) -> Taken:
         """This claim as take.lua would have returned it (for a claim found after a lost
@@ -114,7 +121,8 @@ class Snapshot:
 
     time: float  # Redis TIME, seconds since the epoch
     tiers: tuple[tuple[Tier, int, str | None], ...]  # (tier, length, head task) by priority
-    claims: tuple[tuple[str, bytes | str], ...]  # (task id, claim record) from inflight
+    # (task id, claim record from inflight, the task registered under that id or None)
+    claims: tuple[tuple[str, bytes, bytes | None], ...]
     workers: tuple[tuple[str, float], ...]  # (worker, lease expiry in ms on Redis's clock)
     epochs: tuple[tuple[str, int], ...]  # (worker, takes begun)
     results: int

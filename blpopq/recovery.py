@@ -43,9 +43,10 @@ def recover(
     reapers' scheduled passes, due at most this long after the last (see Protocol.reap).
     ``replicas``: after a pass that wrote dead letters, wait for them (--wait-replicas)."""
     requeued = dead = 0
-    for key, record in protocol.reap(orphan_grace, expected_gap):
+    lost = protocol.reap(orphan_grace, expected_gap)
+    for (key, record), task in zip(lost, protocol.registered(k for k, _ in lost), strict=True):
         try:
-            claim = Claim.from_json(record)
+            claim = Claim.from_json(record, task)
         except ValueError as exc:
             dead += _drop_unreadable(protocol, key, record, str(exc), reaper)
             continue

@@ -188,7 +188,7 @@ def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Stat
         for tier, length, head in snap.tiers
     )
     in_flight = sorted(
-        (_in_flight(task_id, claim, now) for task_id, claim in snap.claims),
+        (_in_flight(task_id, claim, task, now) for task_id, claim, task in snap.claims),
         key=lambda c: (c.position is None, c.position or 0, c.id),
     )
     takes, kernels = dict(snap.epochs), dict(snap.kernels)
@@ -219,9 +219,9 @@ def build(snap: Snapshot, namespace: str, window: float = RECENT_WINDOW) -> Stat
     )
 
 
-def _in_flight(task_id: str, claim_json: bytes | str, now: float) -> InFlight:
+def _in_flight(task_id: str, claim_json: bytes, task: bytes | None, now: float) -> InFlight:
     try:
-        claim: Claim | None = Claim.from_json(claim_json)
+        claim: Claim | None = Claim.from_json(claim_json, task)
     except ValueError:
         claim = None  # shown, not hidden: an operator should see a claim we cannot read
     if claim is None:

@@ -15,8 +15,14 @@ local function read_claim(inflight, id)
 end
 
 -- True when task `id` is still claimed by the take numbered `position`: every take numbers
--- anew, so a stale or repeated settle finds another number, or no claim at all.
+-- anew, so a stale or repeated settle finds another number, or no claim at all. The taking
+-- scripts write the position first (taking.lua, claim_record): read without a decode;
+-- records written otherwise (older versions, reap.lua's orphans) are decoded.
 local function holds_claim(inflight, id, position)
+  local raw = redis.call('HGET', inflight, id)
+  if not raw then return false end
+  local recorded = string.match(raw, '^{"position":(%d+),"worker":"')
+  if recorded then return tonumber(recorded) == tonumber(position) end
   local claim = read_claim(inflight, id)
   return claim ~= nil and claim.position == tonumber(position)
 end

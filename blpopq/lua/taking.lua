@@ -4,7 +4,7 @@
 -- KEYS[1..n]      tier lists, highest priority first
 -- KEYS[n+1..2n]   {ns}:queued:<tier> sorted sets (id -> sequence) of the same tiers
 -- KEYS[2n+1]      {ns}:inflight  hash: claim key -> claim (JSON: position, worker, tier name,
---                                task)
+--                                and the task unless it is {ns}:tasks[claim key], see below)
 -- KEYS[2n+2]      {ns}:position  counter: the attention order
 -- KEYS[2n+3]      {ns}:workers   sorted set: live worker -> lease expiry (ms, Redis clock)
 -- KEYS[2n+4]      {ns}:epochs    hash: worker -> how many takes it has begun
@@ -48,9 +48,21 @@ local function begin_take()
   redis.call('HINCRBY', K.epochs, worker, 1)
 end
 
--- (kind, id) of a popped item; id is nil for an item that is not a task and for a task
--- that names no id.
+-- (kind, id, registered) of a popped item; id is nil for an item that is not a task and
+-- for a task that names no id; registered is true when the item is {ns}:tasks[id] byte for
+-- byte (enqueued by a producer that registers, and not changed since).
+--
+-- The common case needs no JSON decode: blpopq's producers write the id second, after "v",
+-- and register each task under its id (enqueue.lua is given the id beside the task). So an
+-- item that starts {"v":N,"id":"X" and is registered under X byte for byte IS task X: a
+-- decode could only find X again. Anything else (another client's push, a task changed
+-- since it was registered, an id with escapes) is decoded as before.
 local function kind_of(raw)
+  local guess = string.match(raw, '^{"v":%d+,"id":"([^"\\]+)"')
+  if guess and redis.call('HGET', K.tasks, guess) == raw then
+    if redis.call('HEXISTS', K.inflight, guess) == 1 then return 'duplicate', guess end
+    return 'task', guess, true
+  end
   local ok, task = pcall(cjson.decode, raw)
   if not ok or type(task) ~= 'table' then return 'unreadable', nil end
   if task.id == nil then return 'task', nil end
@@ -58,12 +70,23 @@ local function kind_of(raw)
   if redis.call('HEXISTS', K.inflight, task.id) == 1 then return 'duplicate', task.id end
   local registered = redis.call('HGET', K.tasks, task.id)
   if registered and registered ~= raw then return 'duplicate', task.id end
-  return 'task', task.id
+  return 'task', task.id, registered == raw
+end
+
+-- A claim record, spelled by hand with its position first (holds_claim, settling.lua, reads
+-- it without a decode). The task is copied in only when it is not registered: a registered
+-- task stays {ns}:tasks[key] byte for byte while it is claimed (only a settle of this claim
+-- changes or removes it), so readers take it from there (records.py, Claim.from_json).
+local function claim_record(position, tier, raw, registered)
+  local record = '{"position":' .. string.format('%d', position) .. ',"worker":'
+      .. cjson.encode(worker) .. ',"tier":' .. cjson.encode(tier_names[tier])
+  if registered then return record .. '}' end
+  return record .. ',"task":' .. cjson.encode(raw) .. '}'
 end
 
 -- Number `raw` (just popped from tier `tier`) and record its claim, never over another.
 local function claim_item(tier, raw)
-  local kind, key = kind_of(raw)
+  local kind, key, registered = kind_of(raw)
   if key and kind == 'task' then redis.call('ZREM', KEYS[n + tier], key) end
   begin_take()
   local position = redis.call('INCR', K.position)
@@ -77,9 +100,7 @@ local function claim_item(tier, raw)
       key, k = base .. '.' .. k, k + 1
     end
   end
-  local claim = cjson.encode({position = position, worker = worker, tier = tier_names[tier],
-                              task = raw})
-  redis.call('HSET', K.inflight, key, claim)
+  redis.call('HSET', K.inflight, key, claim_record(position, tier, raw, registered))
   return {'taken', tier, raw, position, key, kind}
 end
 

@@ -72,17 +72,17 @@ def snapshot(**changes: object) -> Snapshot:
             (Tier.COMUN, 0, None),
         ),
         "claims": (
-            ("b.7", json.dumps({"position": 9, "worker": "h:2", "tier": 3, "task": "{}"})),
+            # A claim as blpopq 0.1 wrote it (the task copied in, the tier as an index) ...
+            (
+                "b.7",
+                json.dumps({"position": 9, "worker": "h:2", "tier": 3, "task": "{}"}).encode(),
+                None,
+            ),
+            # ... and as the taking scripts write it now: the task is its registration.
             (
                 "b.3",
-                json.dumps(
-                    {
-                        "position": 4,
-                        "worker": "h:1",
-                        "tier": 1,
-                        "task": json.dumps({"id": "b.3", "enqueued_at": NOW - 5}),
-                    }
-                ),  # fmt: skip
+                b'{"position":4,"worker":"h:1","tier":"vip"}',
+                json.dumps({"id": "b.3", "enqueued_at": NOW - 5}).encode(),
             ),
         ),
         "workers": (("h:2", (NOW - 3) * 1000), ("h:1", (NOW + 12.5) * 1000)),
