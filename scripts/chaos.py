@@ -188,6 +188,7 @@ class Chaos:
         self.drop_producer()
         if self.args.appendfsync == "always" and self.rng.random() < 0.5:
             self.server.kill()
+            self.server.repair_aof()  # README guarantee 3: what an operator does after a crash
             self.counts["redis kill -9 + restart"] += 1
         else:
             self.server.stop()
