@@ -46,7 +46,9 @@ STEPS: dict[str, Step] = {
     "notice a Redis restarted empty": Step(("info", "exists")),  # dataloss.py
     "join and beat": Step(scripts=("heartbeat", "session")),  # heartbeat.py
     "take and settle": Step(
-        ("blpop", "hgetall"),  # BLPOP when every tier is empty; claims_of after a lost reply
+        # BLPOP when every tier is empty; claims_of after a lost reply (and the registered
+        # tasks its records name, as the reaper's recover() reads them too)
+        ("blpop", "hgetall", "hmget"),
         ("take", "claim", "finish", "settle_result", "settle_dead", "requeue"),
     ),
     "take under the aging policy": Step(scripts=("take_aging", "finish_aging")),
@@ -69,6 +71,7 @@ STEPS: dict[str, Step] = {
             "zrange",
             "get",
             "hget",
+            "hmget",  # after it: the registered tasks that compact claims name
         )
     ),
     "read dead letters": Step(("lrange",)),  # dead list, dead show

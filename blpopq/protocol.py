@@ -191,8 +191,10 @@ class Protocol(OperatorCommands, ReaderCommands):
     # --- taking ----------------------------------------------------------------------------
     def open_session(self, worker: str) -> int:
         """Start a new session for ``worker`` on this connection: takes and claims sent on any
-        earlier one are refused from now on. Done lazily by the first take if not before."""
-        session = int(self._session(keys=[self.keys.sessions], args=[worker]))
+        earlier one are refused from now on. Done lazily by the first take if not before.
+        A worker that has not joined (or was declared dead) gets session 0, which every take
+        finds refused as 'dead'."""
+        session = int(self._session(keys=[self.keys.sessions, self.keys.workers], args=[worker]))
         self._sessions[worker] = session
         return session
 

@@ -36,11 +36,14 @@ for i = 1, n do tier_names[i] = ARGV[#ARGV - n + i] end
 -- before it adds (LPOP, ZREM), and a pool can still drain a Redis that is over its limit,
 -- while producers (whose first write adds) are refused.
 
--- Nil when this worker may take now, else the reply that says why not (reads only).
+-- Nil when this worker may take now, else the reply that says why not (reads only). A
+-- worker leaves {ns}:workers (declared dead, or gone) only with its session (reap.lua,
+-- heartbeat.lua), and session.lua opens one only for a worker in it: so a session that
+-- matches says the worker is alive too, and the common case reads one key, not two.
 local function refusal()
+  if redis.call('HGET', K.sessions, worker) == ARGV[3] then return nil end
   if not redis.call('ZSCORE', K.workers, worker) then return {'dead'} end
-  if redis.call('HGET', K.sessions, worker) ~= ARGV[3] then return {'stale'} end
-  return nil
+  return {'stale'}
 end
 
 -- The epoch bump tells the reaper that whatever this worker popped before is now claimed.

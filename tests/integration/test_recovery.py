@@ -220,3 +220,22 @@ def test_a_duplicate_whose_worker_died_is_dead_lettered_without_the_live_id(
     assert letter["id"] is None and json.loads(letter["raw"])["client"] == "thief"
     assert protocol.client.hexists(protocol.keys.tasks, report.ids[0])
     assert protocol.client.lrange(protocol.keys.tier(Tier.VIP), 0, -1) == [live]
+
+
+def test_only_a_live_worker_gets_a_session_and_a_worker_declared_dead_takes_nothing(
+    protocol: Protocol,
+) -> None:
+    """The taking scripts read the session alone when it matches (taking.lua, refusal): that
+    holds because a session never outlives its worker, nor is opened without one."""
+    enqueue(protocol, [request(Tier.VIP, 1)], chunk_size=10)
+    assert protocol.open_session("w:never-joined") == 0
+    assert not protocol.client.hexists(protocol.keys.sessions, "w:never-joined")
+    with pytest.raises(DeclaredDead):
+        protocol.take("w:never-joined")
+    protocol.heartbeat("w:gone", "join", lease=EXPIRED)
+    assert protocol.open_session("w:gone") == 1
+    assert reap(protocol) == (0, 0)  # declared dead: its lease ran out
+    assert not protocol.client.hexists(protocol.keys.sessions, "w:gone")
+    with pytest.raises(DeclaredDead):
+        protocol.take("w:gone")  # with the session it had: no longer there
+    assert open_state(protocol) == {"tasks": 1, "inflight": 0, "queued": 1, "listed": 1}

@@ -19,6 +19,7 @@ from blpopq.embedded import RedisServer
 from blpopq.identity import pid_of
 from blpopq.keyspace import Keyspace
 from blpopq.protocol import SCRIPTS
+from blpopq.records import Claim
 from blpopq.tiers import Tier
 
 from ..helpers import Daemon, cli_env, prev_hash, run_cli, wait_until
@@ -137,10 +138,10 @@ def test_each_role_runs_with_exactly_its_rules(
 
 def _slow_owner(admin: redis.Redis, keys: Keyspace) -> int:
     """The pid of the worker whose claim holds the slow task (0: none yet)."""
-    for record in admin.hvals(keys.inflight):
-        claim = json.loads(record)
-        if '"slow"' in claim.get("task", ""):
-            return pid_of(claim["worker"]) or 0
+    for key, record in admin.hgetall(keys.inflight).items():
+        claim = Claim.from_json(record, admin.hget(keys.tasks, key))  # compact: registered
+        if b'"slow"' in claim.task:
+            return pid_of(claim.worker) or 0
     return 0
 
 
