@@ -11,7 +11,7 @@ other Redis), and for each state starts from an empty server and reads INFO memo
   waiting    --tasks tasks enqueued through blpopq.producer.enqueue (the produce path): each
              is in its tier list, in {ns}:tasks (id -> JSON) and in {ns}:queued:<tier>
   in flight  --in-flight tasks enqueued and then taken (take.lua): each is a claim in
-             {ns}:inflight (which embeds the task JSON) and still in {ns}:tasks
+             {ns}:inflight (which names its registered task) and still in {ns}:tasks
   result     --tasks tasks taken and settled (settle_and_take, as a worker does): each is
              one result JSON in {ns}:results; nothing else per task remains
   retained   the same, with retention --keep: the list holds --keep results, whatever ran
