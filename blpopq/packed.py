@@ -21,19 +21,7 @@ from typing import Any
 
 import redis
 
-from .streamed import exchange
-
-Part = bytes | str | int
-
-
-def _bulk(part: Part) -> bytes:
-    if isinstance(part, int):
-        value = b"%d" % part
-    elif isinstance(part, str):
-        value = part.encode()
-    else:
-        value = part
-    return b"$%d\r\n%b\r\n" % (len(value), value)
+from .streamed import Part, bulk, exchange
 
 
 @dataclass(frozen=True)
@@ -54,8 +42,8 @@ def frame(sha: str, keys: Sequence[Part], head: Sequence[Part], tail: Sequence[P
         tuple(keys),
         tuple(head),
         tuple(tail),
-        b"".join(map(_bulk, leading)),
-        b"".join(map(_bulk, tail)),
+        b"".join(map(bulk, leading)),
+        b"".join(map(bulk, tail)),
         len(leading) + len(tail),
     )
 
@@ -66,7 +54,7 @@ def packed_command(fixed: Frame, middle: Sequence[Part]) -> bytes:
         (
             b"*%d\r\n" % (fixed.fixed + len(middle)),
             fixed.before,
-            *map(_bulk, middle),
+            *map(bulk, middle),
             fixed.after,
         )
     )

@@ -11,7 +11,6 @@ the ordinary script call.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +20,20 @@ import redis
 #: Bytes gathered before each write to the socket.
 _PIECE = 64 * 1024
 
+Part = bytes | str | int
+
+
+def bulk(part: Part) -> bytes:
+    """One RESP bulk string: what redis-py's encoder makes of bytes, str and int, without
+    its checks and calls per part (a small enqueue spent a fifth of its time in them)."""
+    if isinstance(part, int):
+        value = b"%d" % part
+    elif isinstance(part, str):
+        value = part.encode()
+    else:
+        value = part
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
 
 def call_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
     """``script(keys=keys, args=args)`` (a redis-py Script), streamed: the same reply, the
@@ -28,14 +41,12 @@ def call_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[An
     never reused; nothing is ever resent after a failed write."""
     if not isinstance(client, redis.Redis):
         return script(keys=keys, args=args, client=client)
-    text = script.script
-    sha = hashlib.sha1(text.encode() if isinstance(text, str) else text).hexdigest()
     with exchange(client.connection_pool) as connection:
         try:
-            return _evalsha(client, connection, sha, keys, args)
+            return _evalsha(client, connection, script.sha, keys, args)
         except redis.exceptions.NoScriptError:
-            client.script_load(text)  # the server's script cache was flushed or restarted
-            return _evalsha(client, connection, sha, keys, args)
+            client.script_load(script.script)  # the server's cache was flushed or restarted
+            return _evalsha(client, connection, script.sha, keys, args)
 
 
 @contextmanager
@@ -70,10 +81,11 @@ def _resp(parts: Sequence[Any], encoder: Any) -> Iterator[bytes]:
     """``parts`` as one RESP array, in pieces of about _PIECE bytes."""
     buffer = bytearray(b"*%d\r\n" % len(parts))
     for part in parts:
-        value = encoder.encode(part)
-        buffer += b"$%d\r\n" % len(value)
-        buffer += value
-        buffer += b"\r\n"
+        if isinstance(part, (bytes, str, int)) and not isinstance(part, bool):
+            buffer += bulk(part)
+        else:  # anything else as redis-py would send it
+            value = encoder.encode(part)
+            buffer += b"$%d\r\n%b\r\n" % (len(value), value)
         if len(buffer) >= _PIECE:
             yield bytes(buffer)
             buffer.clear()
