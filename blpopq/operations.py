@@ -7,7 +7,7 @@ change. These run only when an operator asks; the workers never call them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -23,6 +23,7 @@ class OperatorCommands:
     client: redis.Redis
     keys: Keyspace
     _enqueue: Any
+    registered: Callable[[Iterable[bytes]], list[bytes | None]]  # reading.py
     _enqueue_keys: list[str]
     _cancel: Any
     _policy: Any
@@ -105,7 +106,7 @@ class OperatorCommands:
             reply[1 + 2 * len(TIERS) :]
         )
         # A claim of a registered task names it instead of holding a copy (taking.lua).
-        registered = self.client.hmget(keys.tasks, list(inflight)) if inflight else []
+        registered = self.registered(as_bytes(k) for k in inflight)
         return Snapshot(
             time=int(seconds) + int(micros) / 1e6,
             tiers=tuple(
@@ -118,7 +119,7 @@ class OperatorCommands:
             ),
             claims=tuple(
                 sorted(
-                    (safe_text(k), as_bytes(inflight[k]), None if t is None else as_bytes(t))
+                    (safe_text(k), as_bytes(inflight[k]), t)
                     for k, t in zip(inflight, registered, strict=True)
                 )
             ),

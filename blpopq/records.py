@@ -73,7 +73,7 @@ class Claim:
             body = json.loads(text)
             tier = _tier_of(body["tier"])
             position, worker = int(body["position"]), body["worker"]
-            task = body["task"] or "" if "task" in body else registered
+            task = (body["task"] or "") if "task" in body else registered
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ValueError(f"not a claim record: {exc}") from None
         if task is None:
