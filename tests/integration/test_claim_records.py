@@ -117,3 +117,23 @@ def test_an_id_read_without_a_decode_is_the_id_a_decode_finds(protocol: Protocol
     assert taken[2] is not None and taken[2].kind is TakenKind.DUPLICATE
     assert taken[3] is not None and taken[3].key == b"esc"
     assert Claim.from_json(record_of(protocol, b"esc")).task == taken[3].raw
+
+
+def test_a_compact_claim_whose_registration_was_removed_becomes_one_dead_letter(
+    protocol: Protocol,
+) -> None:
+    """Attack: the registration a compact claim names is deleted (an operator's HDEL, a
+    foreign client) and the worker dies: the reaper cannot requeue a task it cannot read, so
+    the claim becomes exactly one dead letter that keeps the record; nothing stops."""
+    enqueue(protocol, [request(1)], chunk_size=10)
+    protocol.heartbeat("w:old", "join", lease=EXPIRED)
+    taken = protocol.take("w:old")
+    assert taken is not None
+    record = record_of(protocol, taken.key)
+    protocol.client.hdel(protocol.keys.tasks, taken.key)
+    assert reap(protocol) == (0, 1)
+    assert reap(protocol) == (0, 0)  # once
+    [letter] = [json.loads(raw) for raw in protocol.client.lrange(protocol.keys.dead, 0, -1)]
+    assert letter["id"] == taken.key.decode() and letter["raw"] == record.decode()
+    assert "neither in it nor registered" in letter["reason"]
+    assert open_state(protocol) == {"tasks": 0, "inflight": 0, "queued": 0, "listed": 0}
