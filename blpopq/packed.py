@@ -15,7 +15,7 @@ which loads the script. As everywhere in blpopq, nothing is resent after a faile
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +60,20 @@ def packed_command(fixed: Frame, middle: Sequence[Part]) -> bytes:
     )
 
 
-def call(client: redis.Redis, script: Any, fixed: Frame, middle: Sequence[Part]) -> Any:
-    """``script(keys, head + middle + tail)`` on ``client``, the same reply and errors."""
-    with exchange(client.connection_pool) as connection:
+def call(
+    client: redis.Redis,
+    script: Any,
+    fixed: Frame,
+    middle: Sequence[Part],
+    meanwhile: Callable[[], object] = lambda: None,
+) -> Any:
+    """``script(keys, head + middle + tail)`` on ``client``, the same reply and errors;
+    ``meanwhile()`` runs once the command is sent, before its reply is read (early.py). If it
+    raises, the reply is left unread: the connection is closed, as after a lost reply."""
+    with exchange(client) as connection:
         try:
             connection.send_packed_command([packed_command(fixed, middle)])
+            meanwhile()
             return connection.read_response()
         except redis.exceptions.NoScriptError:
             pass  # read whole: the connection is fine; the script goes in below

@@ -37,7 +37,7 @@ Delivery path, and what a kill -9 at each point leaves:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -280,13 +280,15 @@ class Protocol(OperatorCommands, ReaderCommands):
         key, raw = popped
         return TIERS[self.keys.tiers.index(safe_text(key))], as_bytes(raw)
 
-    def claim(self, worker: str, tier: Tier, raw: bytes) -> Taken:
-        """Number and claim a task that BLPOP handed over. After a lost reply, look for the
-        claim (``claims_of``) in a new session before claiming again."""
+    def claim(
+        self, worker: str, tier: Tier, raw: bytes, meanwhile: Callable[[], object] = lambda: None
+    ) -> Taken:
+        """Number and claim a task that BLPOP handed over; ``meanwhile()`` runs while the
+        claim is on its way (early.py). After a lost reply, look for the claim
+        (``claims_of``) in a new session before claiming again."""
         fixed = self._frame(self._claim, worker, TIERS)
-        taken = taken_from_reply(
-            packed.call(self.client, self._claim, fixed, (TIERS.index(tier) + 1, raw))
-        )
+        middle = (TIERS.index(tier) + 1, raw)
+        taken = taken_from_reply(packed.call(self.client, self._claim, fixed, middle, meanwhile))
         assert taken is not None  # claim.lua never pops, so it never finds the tiers empty
         return taken
 

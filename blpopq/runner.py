@@ -20,11 +20,13 @@ def run_task(
     max_attempts: int,
     should_stop: Callable[[], bool] | None = None,
     kernel: Kernel = HASHLIB,
+    started_at: float | None = None,
 ) -> Result:
     """Run ``task`` on ``kernel`` and describe the outcome. A bug or bad value inside the run
     becomes a result with status ``error``; only pow.Cancelled (the worker is stopping)
-    escapes."""
-    started = time.time()
+    escapes. ``started_at``: when the run began, if before this call (early.py: a run that
+    goes on from its first chunk keeps its start)."""
+    started = time.time() if started_at is None else started_at
     try:
         outcome = _outcome(task, max_attempts, should_stop, kernel)
     except pow.Cancelled:

@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from . import lifeline
+from .backoff import Backoff
 from .config import Settings
 from .connection import make_client
 from .errors import EXIT_REDIS_REFUSED
@@ -41,7 +42,7 @@ from .protocol import Protocol
 from .recovery import recover
 from .replication import OutcomeWait
 from .words import plural
-from .worker import Backoff, worker_process_main
+from .worker import worker_process_main
 
 log = logging.getLogger(__name__)
 

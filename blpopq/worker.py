@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import redis
 
+from .backoff import Backoff
 from .config import Settings
 from .connection import make_client
 from .dataloss import DataLossWatch
+from .early import EarlyStart
 from .errors import EXIT_REDIS_REFUSED, RedisRefused
 from .heartbeat import Heartbeat
 from .identity import WorkerId
@@ -29,9 +31,9 @@ from .jsontext import DecodeError
 from .kernels import select_kernel
 from .messages import Task, unreadable_reason, with_progress
 from .metrics import NO_METRICS, Metrics, worker_metrics
-from .outcomes import DeadLetter, peek_identity
+from .outcomes import DeadLetter, Result, peek_identity
 from .policy import TierOrders
-from .pow import Cancelled
+from .pow import Cancelled, Progress
 from .protocol import DeclaredDead, Protocol, StaleSession, Taken, TakenKind, safe_text
 from .redis_errors import Kind, classify
 from .replication import OutcomeWait
@@ -54,21 +56,6 @@ class _Outcome:
     taken: Taken
     task_id: str  # for logs
     value: str | bytes
-
-
-class Backoff:
-    """Exponential backoff from 0.1 s up to ``cap``."""
-
-    def __init__(self, cap: float) -> None:
-        self.cap = cap
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        return float(min(self.cap, 0.1 * 2 ** (self.failures - 1)))
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 def _offer_enqueue_function(protocol: Protocol) -> None:
@@ -109,6 +96,7 @@ class Worker:
         self._pending: _Outcome | None = None
         self._popped: tuple[Tier, bytes] | None = None  # BLPOP's reply, until it is claimed
         self._adopted: Taken | None = None  # a claim found after a lost reply, to run next
+        self._early: EarlyStart | None = None  # the run begun while the last claim was sent
         self.orders = TierOrders(settings.fairness)  # this process's own draws
         self.data_loss = DataLossWatch(settings)  # names a Redis restarted empty as the cause
         self.replicas = OutcomeWait(settings.wait_replicas)
@@ -137,7 +125,11 @@ class Worker:
         """One connection's worth of serving; True when the worker is done for good."""
         name = self.settings.keys.worker_client_name(self.worker_id)
         client = make_client(
-            self.settings.url, self.settings.socket_timeout, name, namespace=self.settings.namespace
+            self.settings.url,
+            self.settings.socket_timeout,
+            name,
+            namespace=self.settings.namespace,
+            pinned=True,  # one thread's: one connection, no pool bookkeeping per command
         )
         try:
             protocol = Protocol(client, self.settings.keys)
@@ -216,8 +208,10 @@ class Worker:
             adopted, self._adopted = self._adopted, None
             return adopted
         if self._popped is not None:
-            claimed = protocol.claim(self.worker_id, *self._popped)
-            self._popped = None
+            # Claimed with the task started meanwhile (early.py): _handle takes it from there.
+            early = EarlyStart(*self._popped, self._run, self._abort_running_task)
+            claimed = protocol.claim(self.worker_id, *self._popped, meanwhile=early)
+            self._popped, self._early = None, early
             return claimed
         taken = protocol.take(self.worker_id, self.orders.next(), self.orders.overdue_after)
         if taken is None:
@@ -248,43 +242,67 @@ class Worker:
                 log.warning("gave back task %s: claimed before a lost reply", safe_text(key))
 
     def _handle(self, taken: Taken) -> _Outcome:
+        early, self._early = self._early, None
         if taken.kind is TakenKind.UNREADABLE:
             return self._dead_letter(taken, unreadable_reason(taken.raw))
         if taken.kind is TakenKind.DUPLICATE:
             task_id, _ = peek_identity(taken.raw)
             reason = f"id {task_id!r} is already open as another task: refused, not run"
             return self._dead_letter(taken, reason, duplicate=True)
+        ahead = early.ahead_for(taken) if early is not None else None
         try:
-            # A task that names no id has its claim key as id (take.lua gave it one), and
-            # was first seen now if it names no enqueue time.
-            task = Task.from_json(
-                taken.raw, tier=taken.tier, key=taken.task_id, seen_at=time.time()
-            )
+            task = ahead.task if ahead is not None else self._decode(taken)
         except DecodeError as exc:
             return self._dead_letter(taken, str(exc))
         self.metrics.taken(taken.tier.value, task.op)
+        if ahead is not None and ahead.result is not None:
+            return self._finished(task, taken, ahead.result)  # it ended before the reply
+        started = ahead.started if ahead is not None else None
         try:
-            with self.metrics.busy():
-                result = run_task(
-                    task,
-                    position=taken.position,
-                    worker=self.shown_as,
-                    max_attempts=self.settings.max_attempts,
-                    should_stop=self._abort_running_task,
-                    kernel=self.kernel,
-                )
+            result = self._run(task, self._abort_running_task, started, taken.position)
         except Cancelled as stopped:
-            done = len(stopped.progress.blocks)
-            log.info(
-                "stopping: task %s goes back to the head of %s (%d of %d blocks kept)",
-                task.id,
-                taken.tier.value,
-                done,
-                task.count,
-                extra=_fields(task),
+            return self._put_back(task, taken, stopped.progress)
+        return self._finished(task, taken, result)
+
+    @staticmethod
+    def _decode(taken: Taken) -> Task:
+        """A task that names no id has its claim key as id (take.lua gave it one), and was
+        first seen now if it names no enqueue time."""
+        return Task.from_json(taken.raw, tier=taken.tier, key=taken.task_id, seen_at=time.time())
+
+    def _run(
+        self,
+        task: Task,
+        should_stop: Callable[[], bool],
+        started: float | None = None,
+        position: int = 0,
+    ) -> Result:
+        """Run ``task``; ``position`` 0 while its claim is on the way (early.py)."""
+        with self.metrics.busy():
+            return run_task(
+                task,
+                position=position,
+                worker=self.shown_as,
+                max_attempts=self.settings.max_attempts,
+                should_stop=should_stop,
+                kernel=self.kernel,
+                started_at=started,
             )
-            again = with_progress(taken.raw, stopped.progress, task)
-            return _Outcome("requeue", taken, task.id, again)
+
+    def _put_back(self, task: Task, taken: Taken, progress: Progress) -> _Outcome:
+        """A run stopped half-way: back to the head of its tier, with what it found so far."""
+        log.info(
+            "stopping: task %s goes back to the head of %s (%d of %d blocks kept)",
+            task.id,
+            taken.tier.value,
+            len(progress.blocks),
+            task.count,
+            extra=_fields(task),
+        )
+        again = with_progress(taken.raw, progress, task)
+        return _Outcome("requeue", taken, task.id, again)
+
+    def _finished(self, task: Task, taken: Taken, result: Result) -> _Outcome:
         self.metrics.finished(result)
         log.debug(
             "task %s %s at position %d",

@@ -32,13 +32,17 @@ local function note_arrival(tier, last)
   redis.call('ZADD', arrivals, last, last .. ':' .. accepted)
 end
 local first = 4 + n  -- ARGV index of the first id
+-- Only the tiers this chunk writes to are checked and touched: most small enqueues (one
+-- request, a web form) name one tier, and every command here delays the BLPOP it wakes.
 for tier = 1, n do
-  local refused = refuse_non_list(KEYS[tier])
-  if refused then return refused end
-  local arrivals = KEYS[3 * n + 3 + tier]
-  local kind = redis.call('TYPE', arrivals).ok
-  if kind ~= 'zset' and kind ~= 'none' then
-    return redis.error_reply(arrivals .. ' holds a ' .. kind .. ', not a sorted set')
+  if tonumber(ARGV[1 + tier]) > 0 then
+    local refused = refuse_non_list(KEYS[tier])
+    if refused then return refused end
+    local arrivals = KEYS[3 * n + 3 + tier]
+    local kind = redis.call('TYPE', arrivals).ok
+    if kind ~= 'zset' and kind ~= 'none' then
+      return redis.error_reply(arrivals .. ' holds a ' .. kind .. ', not a sorted set')
+    end
   end
 end
 for i = first, #ARGV, 2 do
@@ -49,8 +53,11 @@ local arg = first
 accepted = redis_ms()
 for tier = 1, n do
   local count = tonumber(ARGV[1 + tier])
-  arg = register(KEYS[tier], KEYS[n + tier], KEYS[2 * n + tier], tasks, count, ARGV, arg)
-  if count > 0 then note_arrival(tier, redis.call('GET', KEYS[2 * n + tier])) end
+  if count > 0 then
+    local last
+    arg, last = register(KEYS[tier], KEYS[n + tier], KEYS[2 * n + tier], tasks, count, ARGV, arg)
+    note_arrival(tier, string.format('%d', last))
+  end
 end
 if ARGV[n + 3] == 'first' then redis.call('SET', last_batch, ARGV[n + 2]) end
 return (arg - first) / 2

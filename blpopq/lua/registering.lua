@@ -27,7 +27,8 @@ local function refuse_open(tasks, inflight, id)
 end
 
 -- Push `count` tasks onto `list` and register them; they are args[at], args[at+1], ... as
--- id1, task1, id2, task2. Returns the index of the first argument after them.
+-- id1, task1, id2, task2. Returns the index of the first argument after them, and the
+-- sequence of the last.
 local function register(list, queued, seq_key, tasks, count, args, at)
   local step = 500  -- keeps unpack() far below Lua's stack limit
   local seq = redis.call('INCRBY', seq_key, count) - count
@@ -47,5 +48,5 @@ local function register(list, queued, seq_key, tasks, count, args, at)
     redis.call('ZADD', queued, unpack(scored))
     redis.call('HSET', tasks, unpack(fields))
   end
-  return at
+  return at, seq
 end

@@ -129,6 +129,26 @@ def test_an_enqueue_reusing_an_open_id_is_refused_whole(protocol: Protocol) -> N
     assert protocol.client.hlen(protocol.keys.tasks) == 1
 
 
+def test_an_enqueue_onto_a_key_of_another_kind_is_refused_whole(protocol: Protocol) -> None:
+    """The tiers a chunk writes to are each checked before anything is written: a tier key
+    that holds a string refuses the whole chunk, naming the key. A tier the chunk does not
+    write to is not looked at: the next chunk, for vip alone, goes in."""
+    comun = protocol.keys.tier(Tier.COMUN)
+    protocol.client.set(comun, "not a list")
+    with pytest.raises(redis.ResponseError, match=f"{comun} holds a string, not a list"):
+        enqueue(protocol, [request(Tier.VIP, 1), request(Tier.COMUN, 2)], 10, batch="b1")
+    assert listed_without(protocol, comun) == 0
+    assert protocol.client.hlen(protocol.keys.tasks) == 0
+    assert protocol.client.zcard(protocol.keys.queued(Tier.VIP)) == 0
+    report = enqueue(protocol, [request(Tier.VIP, 3)], 10, batch="b2")
+    assert len(report.ids) == 1 and listed_without(protocol, comun) == 1
+    assert protocol.client.get(comun) == b"not a list"
+
+
+def listed_without(protocol: Protocol, skipped: str) -> int:
+    return sum(int(protocol.client.llen(k)) for k in protocol.keys.tiers if k != skipped)
+
+
 def test_batch_ids_carry_64_random_bits(protocol: Protocol) -> None:
     """A second plus 24 random bits collided for ~1,000 batches a second."""
     ids = {enqueue(protocol, [request(Tier.VIP, 1)], 10).batch for _ in range(200)}

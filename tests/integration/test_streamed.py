@@ -55,3 +55,27 @@ def test_a_reply_not_read_in_time_closes_the_connection(redis_server: RedisServe
     assert call_script(impatient, script, [], [0, "fresh"]) == b"fresh"
     impatient.close()
     patient.close()
+
+
+def test_a_pinned_client_keeps_one_connection_and_heals_it(redis_server: RedisServer) -> None:
+    """The worker's client (pinned) sends ordinary commands and hand-written calls over one
+    connection; one the server closed (CLIENT KILL, a restart) is connected afresh before the
+    next command, as redis-py's pool does; and one left with a reply unread (a timeout) is
+    closed, so the next call never reads that late reply."""
+    pinned = make_client(redis_server.url, socket_timeout=0.2, pinned=True)
+    patient = make_client(redis_server.url, socket_timeout=30)
+    script = pinned.register_script(SLOW)
+    first = pinned.client_id()
+    assert call_script(pinned, script, [], [0, "first"]) == b"first"
+    assert pinned.client_id() == first
+    assert patient.client_kill_filter(_id=first) == 1
+    assert call_script(pinned, script, [], [0, "after a kill"]) == b"after a kill"
+    second = pinned.client_id()
+    assert second != first
+    with pytest.raises(redis.TimeoutError):
+        call_script(pinned, script, [], [1_000_000, "late"])
+    assert patient.ping() is True  # returns once Redis has finished the slow script
+    assert call_script(pinned, script, [], [0, "fresh"]) == b"fresh"
+    assert pinned.client_id() not in (first, second)
+    pinned.close()
+    patient.close()
