@@ -12,11 +12,12 @@ Delivery path, and what a kill -9 at each point leaves:
   (any)    ``registering.lua`` is what enqueue.lua shares with the enqueue other clients call
            (wire.py: FCALL blpopq_enqueue, loaded by ``load_library``, or the same for EVAL).
   take     ``take.lua`` pops the first non-empty tier, numbers it and claims it in
-           ``inflight`` in one step. When every tier is empty the worker blocks on
-           ``BLPOP vip alto comun`` and claims what it gets with ``claim.lua``. Between
-           BLPOP's reply and the claim the task is only in ``tasks``/``queued``: the reaper
-           finds it there (its sequence is below the list's head) once its popper is dead or
-           has begun another take. Whatever is popped is claimed, never run twice: an item
+           ``inflight`` in one step. When every tier is empty the worker blocks on ``BLPOP
+           vip alto comun`` and claims what it gets with ``claim.lua`` (running the task
+           meanwhile: early.py). Between BLPOP's reply and the claim the task is only in
+           ``tasks``/``queued``: the reaper finds it there (its sequence is below the list's
+           head) once its popper is dead or has begun another take. Whatever is popped is
+           claimed, never run twice (early work thrown away is not written): an item
            that is not a task, or reuses an open task's id, under a key of its own, so that
            its dead letter is fenced like any outcome. Takes carry the worker's session, so
            one delayed from a replaced connection is refused.
@@ -283,11 +284,9 @@ class Protocol(OperatorCommands, ReaderCommands):
     def claim(
         self, worker: str, tier: Tier, raw: bytes, meanwhile: Callable[[], object] = lambda: None
     ) -> Taken:
-        """Number and claim a task that BLPOP handed over; ``meanwhile()`` runs while the
-        claim is on its way (early.py). After a lost reply, look for the claim
-        (``claims_of``) in a new session before claiming again."""
-        fixed = self._frame(self._claim, worker, TIERS)
-        middle = (TIERS.index(tier) + 1, raw)
+        """Number and claim a task BLPOP handed over, running ``meanwhile()`` as the claim
+        travels (early.py). After a lost reply, look for it (``claims_of``) in a new session."""
+        fixed, middle = self._frame(self._claim, worker, TIERS), (TIERS.index(tier) + 1, raw)
         taken = taken_from_reply(packed.call(self.client, self._claim, fixed, middle, meanwhile))
         assert taken is not None  # claim.lua never pops, so it never finds the tiers empty
         return taken
