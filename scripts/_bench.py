@@ -216,10 +216,12 @@ def instruction_text(count: int, difficulty: int, start: int = 0) -> str:
     )
 
 
-def parse_requests(text: str, source: str = "bench.txt", max_difficulty: int = 32) -> list[Any]:
-    from blpopq.instructions import parse
+def parse_requests(
+    text: str, source: str = "bench.txt", max_difficulty: int = 32, max_work: int | None = None
+) -> list[Any]:
+    from blpopq.instructions import DEFAULT_MAX_WORK, parse
 
-    return parse(text, source, "text", max_difficulty)
+    return parse(text, source, "text", max_difficulty, max_work or DEFAULT_MAX_WORK)
 
 
 def blpopq_protocol(url: str, namespace: str = "blpopq") -> Any:

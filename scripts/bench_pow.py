@@ -139,7 +139,9 @@ class DaemonRunner:
         self.log = log
         self.client = B.connect(url)
         self.client.flushall()
-        self.requests = B.parse_requests(text, max_difficulty=SCALE_DIFFICULTY)
+        # Difficulty 64 only makes every task end exhausted after --max-attempts: the work
+        # is bounded by that, not by the 2**64 the producer's --max-work check expects.
+        self.requests = B.parse_requests(text, max_difficulty=SCALE_DIFFICULTY, max_work=2**70)
         self.protocol = B.blpopq_protocol(url)
         self.daemon = B.spawn(
             B.daemon_command(
