@@ -9,7 +9,9 @@
     Baseline in the same run: as many raw worker processes, each a one-by-one BLPOP + RPUSH
     loop over a list pre-filled with the same task JSON (json.loads, one sha256, json.dumps of
     a small result). Two figures each: "wall" (from starting the processes, so it includes
-    their start-up) and "steady" (earliest started_at to latest finished_at in the results).
+    their start-up) and "steady" (earliest started_at to latest finished_at in the results),
+    and redis-server's CPU per task beside them (INFO used_cpu_sys+user over the whole run:
+    the daemon's start-up and the poller's LLEN included).
 (b) produce: a --produce-lines instruction file through blpopq-produce's library path (read +
     decode + parse, then blpopq.producer.enqueue), each part timed, against a redis-py
     pipeline of one RPUSH per task with json.dumps of an equivalent dict.
@@ -56,7 +58,7 @@ def blpopq_throughput(url: str, workers: int, text: str, log: Path) -> dict[str,
     enqueue(protocol, requests, 50_000)
     protocol.client.close()
     results_key = protocol.keys.results
-    before = B.command_stats(client)
+    before, cpu_before = B.command_stats(client), _redis_cpu(client)
     start = time.time()
     daemon = B.spawn(B.daemon_command(url, workers, NS), log)
     try:
@@ -67,6 +69,7 @@ def blpopq_throughput(url: str, workers: int, text: str, log: Path) -> dict[str,
         raise B.BenchError(f"{exc}; daemon log: {B.tail(log)}") from None
     finally:
         B.stop_process(daemon)
+    redis_cpu = _redis_cpu(client) - cpu_before
     stats = B.stats_delta(before, B.command_stats(client))
     began, finished, results = B.results_span(client, results_key)
     client.close()
@@ -74,6 +77,7 @@ def blpopq_throughput(url: str, workers: int, text: str, log: Path) -> dict[str,
     return {
         "wall": n / (done_at - start),
         "steady": n / (finished - began),
+        "redis_cpu_us": redis_cpu / n * 1e6,
         "statuses": sorted({r["status"] for r in results}),
         "commands_per_task": {k: round(v / n, 3) for k, v in stats.items()},
     }
@@ -87,6 +91,7 @@ def raw_throughput(url: str, workers: int, task_jsons: list[str], log: Path) -> 
             pipe.rpush(RAW_SRC, *task_jsons[start : start + 10_000])
         pipe.rpush(RAW_SRC, *[B.STOP] * workers)
         pipe.execute()
+    cpu_before = _redis_cpu(client)
     start = time.time()
     procs = [B.spawn(B.raw_worker_command(url, RAW_SRC, RAW_DST), log) for _ in range(workers)]
     try:
@@ -98,10 +103,15 @@ def raw_throughput(url: str, workers: int, task_jsons: list[str], log: Path) -> 
     finally:
         for proc in procs:
             B.stop_process(proc)
+    redis_cpu = _redis_cpu(client) - cpu_before
     began, finished, _ = B.results_span(client, RAW_DST)
     client.close()
     n = len(task_jsons)
-    return {"wall": n / (done_at - start), "steady": n / (finished - began)}
+    return {
+        "wall": n / (done_at - start),
+        "steady": n / (finished - began),
+        "redis_cpu_us": redis_cpu / n * 1e6,
+    }
 
 
 def throughput(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -119,7 +129,7 @@ def throughput(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 raw_throughput(url, workers, task_jsons, tmp / "raw.log")
             )
     med = {
-        key: {m: B.median([r[m] for r in rs]) for m in ("wall", "steady")}
+        key: {m: B.median([r[m] for r in rs]) for m in ("wall", "steady", "redis_cpu_us")}
         for key, rs in runs.items()
     }
     rows = []
@@ -134,13 +144,18 @@ def throughput(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 B.fmt_num(b["steady"]),
                 B.fmt_num(r["steady"]),
                 B.fmt_ratio(B.ratio(b["steady"], r["steady"])),
+                f"{b['redis_cpu_us']:.1f} / {r['redis_cpu_us']:.1f}",
+                B.fmt_ratio(B.ratio(b["redis_cpu_us"], r["redis_cpu_us"])),
             ]
         )
     B.print_table(
         ["workers", "blpopq wall/s", "raw wall/s", "ratio", "blpopq steady/s", "raw steady/s",
-         "ratio"],
+         "ratio", "Redis CPU us/task", "ratio"],
         rows,
-        title=f"(a) Throughput, {n:,} no-op tasks (tasks/s; ratio = blpopq / raw BLPOP+RPUSH)",
+        title=(
+            f"(a) Throughput, {n:,} no-op tasks (tasks/s; ratio = blpopq / raw BLPOP+RPUSH;"
+            " Redis CPU = used_cpu_sys+user over the run, blpopq / raw)"
+        ),
     )  # fmt: skip
     commands = runs["blpopq_2"][-1]["commands_per_task"]
     print(
@@ -157,6 +172,10 @@ def throughput(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         },
         "ratio_steady": {
             w: B.ratio(med[f"blpopq_{w}"]["steady"], med[f"raw_{w}"]["steady"]) for w in (1, 2)
+        },
+        "ratio_redis_cpu": {
+            w: B.ratio(med[f"blpopq_{w}"]["redis_cpu_us"], med[f"raw_{w}"]["redis_cpu_us"])
+            for w in (1, 2)
         },
     }
 
