@@ -59,7 +59,9 @@ def make_client(
             pool = OneConnectionPool.from_url(
                 url, health_check_interval=30, client_name=name, **common
             )
-            return redis.Redis(connection_pool=pool)
+            client = redis.Redis(connection_pool=pool)
+            client.auto_close_connection_pool = True  # close() closes it, as from_url's does
+            return client
         return redis.Redis.from_url(url, health_check_interval=30, client_name=name, **common)
     except ValueError as exc:
         raise ConfigError(f"bad Redis URL {mask_url(url)!r}: {exc}") from None
@@ -68,7 +70,8 @@ def make_client(
 class OneConnectionPool(redis.ConnectionPool):
     """The pool of a client used by one thread: it hands out one connection, made at the
     first command, as redis-py's pool would hand out its last one, but without its lock and
-    bookkeeping, which cost a worker ~15 us of CPU per task (two thirds of a call's Python).
+    bookkeeping, which cost a worker 5-15 us of CPU per task (a quarter to a third of the
+    Python of a call, scripts/bench_queue.py's profile).
     Like redis-py's, it checks the connection before each command: one with something to
     read (the server closed it: a restart, CLIENT KILL; or a reply was left unread) is
     connected afresh, never used as it is."""

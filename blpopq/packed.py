@@ -70,7 +70,7 @@ def call(
     """``script(keys, head + middle + tail)`` on ``client``, the same reply and errors;
     ``meanwhile()`` runs once the command is sent, before its reply is read (early.py). If it
     raises, the reply is left unread: the connection is closed, as after a lost reply."""
-    with exchange(client) as connection:
+    with exchange(client.connection_pool) as connection:
         try:
             connection.send_packed_command([packed_command(fixed, middle)])
             meanwhile()

@@ -41,7 +41,7 @@ def call_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[An
     never reused; nothing is ever resent after a failed write."""
     if not isinstance(client, redis.Redis):
         return script(keys=keys, args=args, client=client)
-    with exchange(client) as connection:
+    with exchange(client.connection_pool) as connection:
         try:
             return _evalsha(client, connection, script.sha, keys, args)
         except redis.exceptions.NoScriptError:
@@ -50,11 +50,10 @@ def call_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[An
 
 
 @contextmanager
-def exchange(client: Any) -> Iterator[Any]:
-    """A connection of ``client``'s pool for one command written by hand and its reply: given
-    back after, and closed first unless a whole reply was read (an error reply leaves it
-    fine; anything else may leave half a command sent or a reply unread)."""
-    pool = client.connection_pool
+def exchange(pool: Any) -> Iterator[Any]:
+    """A connection of ``pool`` for one command written by hand and its reply: given back
+    after, and closed first unless a whole reply was read (an error reply leaves it fine;
+    anything else may leave half a command sent or a reply unread)."""
     try:
         connection = pool.get_connection()
     except TypeError:  # redis-py before 5.3 wants the command's name

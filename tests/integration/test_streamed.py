@@ -76,6 +76,8 @@ def test_a_pinned_client_keeps_one_connection_and_heals_it(redis_server: RedisSe
         call_script(pinned, script, [], [1_000_000, "late"])
     assert patient.ping() is True  # returns once Redis has finished the slow script
     assert call_script(pinned, script, [], [0, "fresh"]) == b"fresh"
-    assert pinned.client_id() not in (first, second)
-    pinned.close()
+    third = pinned.client_id()
+    assert third not in (first, second)
+    pinned.close()  # closes its one connection: Redis no longer lists it
+    assert str(third) not in {str(c["id"]) for c in patient.client_list()}
     patient.close()
