@@ -173,3 +173,23 @@ def test_a_task_with_no_id_waits_for_the_id_its_claim_gives(
     assert taken is not None and taken.task_id.startswith("auto.")
     result = json.loads(worker._handle(taken).value)
     assert result["id"] == taken.task_id and [t.id for t in runs] == [taken.task_id]
+
+
+def test_a_flushed_script_cache_keeps_the_early_run_and_claims_once(
+    settings: Settings, protocol: Protocol
+) -> None:
+    """The claim meets NOSCRIPT (Redis restarted or its script cache was flushed between the
+    BLPOP and the claim): the claim never ran, so it is loaded and sent again, and the run
+    begun meanwhile is kept rather than run a second time. One claim, one result."""
+    enqueue(protocol, [mine(0)], chunk_size=10)
+    runs: list[Task] = []
+    worker = counting_worker(settings, runs)
+    popped_by(worker, protocol)
+    protocol.client.script_flush()
+    taken = worker._take(protocol)
+    assert taken is not None and taken.kind is TakenKind.TASK
+    outcome = worker._handle(taken)
+    assert outcome.kind == "result" and len(runs) == 1
+    assert protocol.client.hlen(protocol.keys.inflight) == 1
+    assert protocol.settle_result(taken.key, taken.position, outcome.value) is True
+    assert protocol.client.llen(protocol.keys.results) == 1
