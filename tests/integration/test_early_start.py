@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+import redis
 
 from blpopq import pow
 from blpopq.config import Settings
@@ -22,7 +23,7 @@ from blpopq.stopping import StopFlag
 from blpopq.tiers import Tier
 from blpopq.worker import Worker
 
-from ..helpers import prev_hash
+from ..helpers import prev_hash, wait_until
 
 WORKER, OTHER = "host:7", "host:8"
 
@@ -193,3 +194,42 @@ def test_a_flushed_script_cache_keeps_the_early_run_and_claims_once(
     assert protocol.client.hlen(protocol.keys.inflight) == 1
     assert protocol.settle_result(taken.key, taken.position, outcome.value) is True
     assert protocol.client.llen(protocol.keys.results) == 1
+
+
+def test_a_redis_frozen_during_the_early_claim_loses_nothing_and_settles_once(
+    settings: Settings, protocol: Protocol
+) -> None:
+    """Attack: Redis freezes (CLIENT PAUSE) while the claim is on the way, past the socket
+    timeout. The early run is over and its reply lost; the worker closes that connection,
+    and Redis drops the claim with it, unrun. The popped task is kept, so the next session
+    finds no claim of it, claims it again and runs it again: one claim, one result."""
+    enqueue(protocol, [mine(0)], chunk_size=10)
+    impatient = Protocol(make_client(settings.url, socket_timeout=0.2), settings.keys)
+    impatient.open_session(WORKER)  # a session first: opening one is a write, paused too
+    frozen = impatient.client.client_id()
+    runs: list[Task] = []
+    worker = counting_worker(settings, runs)
+    popped_by(worker, impatient)
+    protocol.client.execute_command("CLIENT", "PAUSE", 30_000, "WRITE")
+    try:
+        with pytest.raises(redis.TimeoutError):
+            worker._take(impatient)
+        wait_until(
+            lambda: str(frozen) not in {str(c["id"]) for c in protocol.client.client_list()},
+            "Redis to drop the connection that gave up",
+        )
+    finally:
+        protocol.client.execute_command("CLIENT", "UNPAUSE")
+    assert len(runs) == 1 and worker._popped is not None and worker._early is None
+    assert protocol.client.hlen(protocol.keys.inflight) == 0, "the dropped claim ran"
+    worker._reconcile_claims(protocol)
+    assert worker._adopted is None and worker._popped is not None
+    taken = worker._take(protocol)
+    assert taken is not None
+    outcome = worker._handle(taken)
+    assert outcome.kind == "result" and len(runs) == 2
+    assert protocol.settle_result(taken.key, taken.position, outcome.value) is True
+    assert protocol.settle_result(taken.key, taken.position, outcome.value) is False
+    assert protocol.client.llen(protocol.keys.results) == 1
+    assert protocol.client.hlen(protocol.keys.inflight) == 0
+    impatient.client.close()
