@@ -70,11 +70,10 @@ def make_client(
 class OneConnectionPool(redis.ConnectionPool):
     """The pool of a client used by one thread: it hands out one connection, made at the
     first command, as redis-py's pool would hand out its last one, but without its lock and
-    bookkeeping, which cost a worker 5-15 us of CPU per task (a quarter to a third of the
-    Python of a call, scripts/bench_queue.py's profile).
-    Like redis-py's, it checks the connection before each command: one with something to
-    read (the server closed it: a restart, CLIENT KILL; or a reply was left unread) is
-    connected afresh, never used as it is."""
+    bookkeeping, which took ~10 % of a worker's profiled time per task (bench_queue.py's
+    part (d), before this pool). Like redis-py's pool, it checks the connection before each
+    command: one with something to read (the server closed it: a restart, CLIENT KILL; or a
+    reply was left unread) is connected afresh, never used as it is."""
 
     _pinned: Any = None
 
