@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .instructions import Request
-from .jsontext import DecodeError, json_object, load_json
+from .jsontext import DecodeError, compact_json, json_object, load_json
 from .pow import Block, Progress, check_blocks
 from .tiers import Tier
 
 SCHEMA_VERSION = 1
 OPS = ("mine", "verify")
 _HEX = frozenset("0123456789abcdef")
+_TIER_NAMED = {tier.value: tier for tier in Tier}  # a lookup per task, not an Enum call
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Task(Request):
         }
         if self.progress is not None:
             body["progress"] = progress_body(self.progress)
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(body)
 
     @classmethod
     def from_json(
@@ -92,11 +93,13 @@ _MISSING = object()
 def _field(body: dict[str, Any], name: str, kind: Any, default: Any = _MISSING) -> Any:
     """Field ``name`` of the task, of type ``kind``; ``default`` when it is left out (none:
     the field is required). A reason that names the field otherwise."""
-    if name not in body:
+    value = body.get(name, _MISSING)
+    if value.__class__ is kind:  # the common case, one test (a bool's class is never int)
+        return value
+    if value is _MISSING:
         if default is _MISSING:
             raise DecodeError(f"field {name!r} is missing")
         return default
-    value = body[name]
     # bool is an int subclass, and `true` is never a valid number here.
     if not isinstance(value, kind) or isinstance(value, bool):
         raise DecodeError(f"field {name!r} is not {_KINDS[kind]}")
@@ -150,10 +153,9 @@ def _tier(body: dict[str, Any], found: Tier | None) -> Tier:
         if found is None:
             raise DecodeError("field 'tier' is missing")
         return found
-    try:
-        tier = Tier(named)
-    except ValueError:
-        raise DecodeError(f"field 'tier' is {named!r}, an unknown tier") from None
+    tier = _TIER_NAMED.get(named) if isinstance(named, str) else None
+    if tier is None:
+        raise DecodeError(f"field 'tier' is {named!r}, an unknown tier")
     if found is not None and tier is not found:
         raise DecodeError(f"field 'tier' is {tier.value!r}, but the task was on {found.value}")
     return tier
@@ -203,7 +205,7 @@ def with_progress(raw: bytes | str, progress: Progress, task: Task) -> str:
     body.setdefault("id", task.id)
     body.setdefault("enqueued_at", task.enqueued_at)
     body["progress"] = progress_body(progress)
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(body)
 
 
 def _progress(body: dict[str, Any], prev: str, difficulty: int, count: int) -> Progress | None:

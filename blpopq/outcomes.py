@@ -6,12 +6,11 @@ Pure: no I/O. The result keys are a public contract (RESULT_FIELDS: add, never r
 from __future__ import annotations
 
 import base64
-import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .jsontext import DecodeError, json_object
+from .jsontext import DecodeError, compact_json, json_object
 
 #: The result keys users' scripts depend on, in the order they are written. Add, never rename.
 RESULT_FIELDS = (
@@ -60,12 +59,13 @@ class Result:
         return (self.finished_at - self.started_at) * 1000.0
 
     def to_dict(self) -> dict[str, Any]:
-        body = {name: getattr(self, name) for name in RESULT_FIELDS}
+        values = vars(self)  # every field is a plain attribute: no getattr per key
+        body = {name: values[name] for name in RESULT_FIELDS}
         body["blocks"] = list(self.blocks)
         return {**body, **self.extra}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return compact_json(self.to_dict())
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Result:
@@ -109,7 +109,7 @@ class DeadLetter:
         del body["seq"]  # Redis numbers a letter as it is pushed (lua/dead.lua), never us
         if body["raw_b64"] is None:
             del body["raw_b64"]  # letters of readable items look as they always did
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(body)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> DeadLetter:

@@ -143,6 +143,7 @@ class Protocol(OperatorCommands, ReaderCommands):
             *keys.tiers, *keys.queued_sets, *keys.seqs, keys.tasks, keys.inflight,
             keys.last_batch, *(keys.arrivals(t) for t in TIERS),
         ]  # fmt: skip
+        self._results_keys = (keys.results, keys.results_written)  # named once, not per task
         self._take_keys = [
             *keys.tiers, *keys.queued_sets, keys.inflight, keys.position, keys.workers,
             keys.epochs, keys.sessions, keys.tasks,
@@ -245,7 +246,7 @@ class Protocol(OperatorCommands, ReaderCommands):
         overdue_after: Overdue = None,
     ) -> tuple[bool, Taken | None]:
         """settle_result() and take() in one round trip: (result written?, next task)."""
-        results = (self.keys.results, self.keys.results_written)
+        results = self._results_keys
         if overdue_after is None:
             # Every task's call: packed around what changes (packed.py).
             fixed = self._frame(self._finish, worker, tuple(order), results)
@@ -264,9 +265,10 @@ class Protocol(OperatorCommands, ReaderCommands):
         """A taking script's fixed parts (its keys, then ``more_keys``; n, worker, session;
         the tier names in ``order``), packed once per session and order: what changes goes
         between. The keys are listed only when a frame is packed, not at every call."""
-        head = tuple(self._take_args(worker, order=order)[:3])  # n, worker, session
         cached = self._frames.get((script.sha, worker, order))
-        if cached is None or cached.head != head:
+        session = self._sessions.get(worker)
+        if cached is None or session is None or cached.head[2] != session:
+            head = tuple(self._take_args(worker, order=order)[:3])  # n, worker, session
             keys = [*self._take_keys_in(order), *more_keys]
             cached = packed.frame(script.sha, keys, head, [t.value for t in order])
             self._frames[(script.sha, worker, order)] = cached

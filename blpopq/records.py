@@ -142,14 +142,20 @@ class StaleSession(Exception):
     """A take was refused: it came from a connection this worker has since replaced."""
 
 
+#: TakenKind by the bytes the taking scripts reply with (a lookup per task, not an Enum call).
+_KIND_OF = {kind.value.encode(): kind for kind in TakenKind}
+
+
 def taken_from_reply(reply: Any, order: Sequence[Tier] = TIERS) -> Taken | None:
     """A taking script's reply (taking.lua) as a Taken, None, or the exception it means."""
-    status = safe_text(reply[0])
-    if status == "empty":
-        return None
-    if status == "dead":
-        raise DeclaredDead("this worker's lease ran out; its claims went to others")
-    if status == "stale":
-        raise StaleSession("a take from a connection this worker has replaced was refused")
+    if reply[0] != b"taken":  # every task's reply is: the checks are for the rare others
+        status = safe_text(reply[0])
+        if status == "empty":
+            return None
+        if status == "dead":
+            raise DeclaredDead("this worker's lease ran out; its claims went to others")
+        if status == "stale":
+            raise StaleSession("a take from a connection this worker has replaced was refused")
     _, tier_index, raw, position, key, kind = reply
-    return Taken(order[int(tier_index) - 1], raw, int(position), key, TakenKind(safe_text(kind)))
+    found = _KIND_OF.get(kind) or TakenKind(safe_text(kind))
+    return Taken(order[int(tier_index) - 1], raw, int(position), key, found)

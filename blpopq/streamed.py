@@ -12,7 +12,6 @@ the ordinary script call.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -49,24 +48,28 @@ def call_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[An
             return _evalsha(client, connection, script.sha, keys, args)
 
 
-@contextmanager
-def exchange(pool: Any) -> Iterator[Any]:
+class exchange:  # noqa: N801 - used as a function: `with exchange(pool) as connection`
     """A connection of ``pool`` for one command written by hand and its reply: given back
     after, and closed first unless a whole reply was read (an error reply leaves it fine;
-    anything else may leave half a command sent or a reply unread)."""
-    try:
-        connection = pool.get_connection()
-    except TypeError:  # redis-py before 5.3 wants the command's name
-        connection = pool.get_connection("EVALSHA")
-    try:
-        yield connection
-    except redis.ResponseError:
-        raise
-    except BaseException:
-        connection.disconnect()
-        raise
-    finally:
-        pool.release(connection)
+    anything else may leave half a command sent or a reply unread). A class, not a
+    generator: the worker enters one per task, and a generator's context costs more."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def __enter__(self) -> Any:
+        try:
+            self.connection = self.pool.get_connection()
+        except TypeError:  # redis-py before 5.3 wants the command's name
+            self.connection = self.pool.get_connection("EVALSHA")
+        return self.connection
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is not None and not issubclass(kind, redis.ResponseError):
+                self.connection.disconnect()
+        finally:
+            self.pool.release(self.connection)
 
 
 def _evalsha(

@@ -304,13 +304,14 @@ class Worker:
 
     def _finished(self, task: Task, taken: Taken, result: Result) -> _Outcome:
         self.metrics.finished(result)
-        log.debug(
-            "task %s %s at position %d",
-            task.id,
-            result.status,
-            taken.position,
-            extra=_fields(task),
-        )
+        if log.isEnabledFor(logging.DEBUG):  # not even its fields built, task after task
+            log.debug(
+                "task %s %s at position %d",
+                task.id,
+                result.status,
+                taken.position,
+                extra=_fields(task),
+            )
         return _Outcome("result", taken, task.id, result.to_json())
 
     def _abort_running_task(self) -> bool:

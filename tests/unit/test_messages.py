@@ -58,6 +58,14 @@ def test_verify_task_round_trips() -> None:
         (lambda b: {k: v for k, v in b.items() if k != "client"}, "field 'client' is missing"),
         (lambda b: {k: v for k, v in b.items() if k != "tier"}, "field 'tier' is missing"),
         (lambda b: {**b, "enqueued_at": "now"}, "field 'enqueued_at' is not a number"),
+        # The fast paths (a dict lookup of the tier, one class test per field) refuse what
+        # the full checks refused, with the same reasons:
+        (lambda b: {**b, "tier": ["vip"]}, r"field 'tier' is \['vip'\], an unknown tier"),
+        (lambda b: {**b, "tier": "VIP"}, "field 'tier' is 'VIP', an unknown tier"),
+        (lambda b: {**b, "line": False}, "field 'line' is not a whole number"),
+        (lambda b: {**b, "count": 2.0}, "field 'count' is not a whole number"),
+        (lambda b: {**b, "client": None}, "field 'client' is not a string"),
+        (lambda b: {**b, "enqueued_at": True}, "field 'enqueued_at' is not a number"),
     ],
 )
 def test_bad_tasks_raise_decode_error_with_a_reason(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
@@ -185,3 +193,19 @@ def test_an_unreadable_item_says_why(raw: bytes, reason: str) -> None:
     from blpopq.messages import unreadable_reason
 
     assert unreadable_reason(raw).startswith(reason)
+
+
+def test_a_task_with_an_escaped_lone_surrogate_is_refused_and_a_pair_is_read() -> None:
+    """load_json looks for the escape with a plain substring test before its search."""
+    body = json.loads(task().to_json())
+    lone = json.dumps({**body, "client": "x"}).replace('"x"', '"\\ud800"')
+    with pytest.raises(DecodeError, match="lone UTF-16 surrogate"):
+        Task.from_json(lone)
+    pair = json.dumps({**body, "client": "x"}).replace('"x"', '"\\ud83d\\ude00"')
+    assert Task.from_json(pair).client == "\U0001f600"
+
+
+def test_a_float_enqueue_time_and_a_whole_one_both_decode() -> None:
+    body = json.loads(task().to_json())
+    assert Task.from_json(json.dumps({**body, "enqueued_at": 17})).enqueued_at == 17.0
+    assert Task.from_json(json.dumps(body)).enqueued_at == 1763900000.123456
