@@ -128,13 +128,11 @@ class TierOrders:
     def __init__(self, policy: Policy, seed: int | None = None) -> None:
         self.policy = policy
         self._random = random.Random(seed)
-
-    @property
-    def overdue_after(self) -> tuple[float | None, ...] | None:
-        """Under aging, each tier's limit in seconds (None: never ages); else None."""
-        return self.policy.limits if isinstance(self.policy, Aging) else None
+        #: Under aging, each tier's limit in seconds (None: never ages); else None.
+        self.overdue_after = policy.limits if isinstance(policy, Aging) else None
+        self._weighted = policy if isinstance(policy, Weighted) else None  # read per take
 
     def next(self) -> tuple[Tier, ...]:
-        if isinstance(self.policy, Weighted):
-            return self.policy.order(self._random.random)
+        if self._weighted is not None:
+            return self._weighted.order(self._random.random)
         return TIERS

@@ -67,6 +67,9 @@ class Progress:
     next_nonce: int = 0
 
 
+_NO_PROGRESS = Progress()  # a run from the start (frozen: shared by every such run)
+
+
 class Cancelled(Exception):
     """Raised by :func:`mine` when ``should_stop()`` returned True, with the progress made."""
 
@@ -224,14 +227,14 @@ def mine(
     for name, value in (("count", count), ("max_attempts", max_attempts), ("chunk", chunk)):
         if isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be >= 1, got {value!r}")
-    resume = resume or Progress()
+    resume = resume or _NO_PROGRESS
     if len(resume.blocks) > count:
         raise ValueError("resumed progress has more blocks than the request")
     blocks = list(resume.blocks)
     attempts, first = resume.attempts, resume.next_nonce
     current = blocks[-1].hash if blocks else current
     for _ in range(count - len(blocks)):
-        so_far = Progress(tuple(blocks), attempts, first)
+        so_far = (blocks, attempts, first)
         found = _mine_block(current, difficulty, max_attempts, should_stop, (search, chunk), so_far)
         if found is None:
             return MineOutcome("exhausted", tuple(blocks), attempts + max_attempts - first)
@@ -249,16 +252,16 @@ def _mine_block(
     max_attempts: int,
     should_stop: Callable[[], bool] | None,
     kernel: tuple[SearchFn, int],
-    so_far: Progress,
+    so_far: tuple[list[Block], int, int],
 ) -> tuple[int, bytes] | None:
-    """The block after ``so_far.blocks``, searched from ``so_far.next_nonce``."""
+    """The block after ``blocks``, searched from ``first`` (``so_far``: the blocks found, the
+    attempts spent on them, the first nonce of this one; a Progress only if cut short)."""
     search, chunk = kernel
-    first = so_far.next_nonce
+    blocks, attempts, first = so_far
     for start in range(first, max_attempts, chunk):
         if should_stop is not None and should_stop():
             # Nonces first .. start-1 of this block were hashed (and rejected) in this run.
-            attempts = so_far.attempts + start - first
-            raise Cancelled(Progress(so_far.blocks, attempts, start))
+            raise Cancelled(Progress(tuple(blocks), attempts + start - first, start))
         found = search(prev, difficulty, start, min(start + chunk, max_attempts))
         if found is not None:
             return found

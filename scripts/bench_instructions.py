@@ -123,7 +123,8 @@ def _child(part: str, url: str, tree: str, tasks: int, total: int) -> list[str]:
 
 
 def _env(tree: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
+    # A fixed hash seed: str hashes, hence dict probes, are then the same run after run.
+    return {**os.environ, "PYTHONPATH": str(Path(tree).resolve()), "PYTHONHASHSEED": "0"}
 
 
 def count_worker(tree: str, tasks: int, tmp: Path) -> float:
