@@ -28,8 +28,7 @@ local n = tonumber(ARGV[1])
 local K = {inflight = KEYS[2 * n + 1], position = KEYS[2 * n + 2], workers = KEYS[2 * n + 3],
            epochs = KEYS[2 * n + 4], sessions = KEYS[2 * n + 5], tasks = KEYS[2 * n + 6]}
 local worker = ARGV[2]
-local tier_names = {}
-for i = 1, n do tier_names[i] = ARGV[#ARGV - n + i] end
+local tier_names = {unpack(ARGV, #ARGV - n + 1)}  -- one table, sized once (not grown by 1s)
 
 -- Under maxmemory with noeviction Redis refuses a script's first write that may grow memory,
 -- but not the writes after a first one that does not (a removal). So every path here removes
