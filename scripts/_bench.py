@@ -32,6 +32,7 @@ RESULTS_DIR = ROOT / "bench-results"
 STOP = b"STOP"
 TIERS = ("vip", "alto", "comun")
 FORBIDDEN_PORT = 6379  # a shared Redis lives there on some machines: never ours
+STOLEN_DISTURBS = 0.1  # cores of hypervisor steal over a span above which its figures are flagged
 
 
 class BenchError(Exception):
@@ -394,6 +395,10 @@ class MachineCpu:
         )
         if r["others"] is not None and r["others"] > 0.25:
             text += " -- OTHER PROCESSES were busy: figures disturbed"
+        if r["steal"] is not None and r["steal"] > STOLEN_DISTURBS:
+            # Time the hypervisor gave our vCPUs to other guests: everything ran slower, and
+            # not evenly (seen here at 0.27-0.43 cores, with rates at half a quiet run's).
+            text += " -- THE HYPERVISOR took CPU time from this VM: figures disturbed"
         return text, r
 
 
