@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from blpopq.jsontext import DecodeError
 from blpopq.messages import Task
@@ -209,3 +211,48 @@ def test_a_float_enqueue_time_and_a_whole_one_both_decode() -> None:
     body = json.loads(task().to_json())
     assert Task.from_json(json.dumps({**body, "enqueued_at": 17})).enqueued_at == 17.0
     assert Task.from_json(json.dumps(body)).enqueued_at == 1763900000.123456
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+    | st.sampled_from(["vip", "alto", "comun", "mine", "verify", "", "ab" * 32]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_FIELDS = (
+    "v", "id", "batch", "tier", "client", "op", "prev", "difficulty", "count", "nonce",
+    "source", "line", "enqueued_at", "progress",
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_FIELDS), _JSON, st.booleans())
+def test_any_value_in_any_field_is_refused_with_a_reason_or_decodes_checked(
+    name: str, value: object, remove: bool
+) -> None:
+    """An attack on the decoder's fast paths (one class test per field, the tier by a dict
+    lookup): whatever JSON a field holds, a task decodes only into what a worker may run,
+    and anything else is a DecodeError with a reason, never another exception."""
+    body = json.loads(task().to_json())
+    if remove:
+        body.pop(name, None)
+    else:
+        body[name] = value
+    try:
+        decoded = Task.from_json(json.dumps(body))
+    except DecodeError as exc:
+        assert str(exc)
+        return
+    assert isinstance(decoded.tier, Tier) and decoded.op in ("mine", "verify")
+    assert type(decoded.id) is str and decoded.id and type(decoded.client) is str
+    assert type(decoded.difficulty) is int and 0 <= decoded.difficulty <= 256
+    assert type(decoded.count) is int and decoded.count >= 1
+    assert type(decoded.line) is int and type(decoded.enqueued_at) is float
+    assert type(decoded.batch) is str and type(decoded.source) is str
+    assert len(decoded.prev) == 64 and set(decoded.prev) <= set("0123456789abcdef")
