@@ -24,6 +24,7 @@ from typing import Any
 
 from . import tables
 from .errors import InputError
+from .jsontext import compact_json
 from .protocol import Protocol
 from .tables import Column
 from .tiers import Tier
@@ -143,7 +144,7 @@ def plan(letter: Letter) -> Plan:
     else:
         raise NotRequeueable("neither the letter nor its task names a known tier")
     task.pop("history", None)
-    body = json.dumps(task, ensure_ascii=False, separators=(",", ":"))
+    body = compact_json(task)
     return Plan(letter, tier, task["id"], body)
 
 

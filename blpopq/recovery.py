@@ -8,13 +8,12 @@ is a fenced settle, so two reapers racing, or a reaper and a late worker, write 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .jsontext import DecodeError, load_json
+from .jsontext import DecodeError, compact_json, load_json
 from .outcomes import DeadLetter
 from .protocol import Claim, Protocol, TakenKind, safe_text
 from .replication import OutcomeWait
@@ -128,4 +127,4 @@ def _object(raw: bytes) -> dict[str, Any] | None:
 
 
 def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(body)

@@ -11,14 +11,13 @@ clocks, so skew between hosts shows up in ages and in the recent rate, never in 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from . import tables
 from .identity import host_of
-from .jsontext import DecodeError, load_json
+from .jsontext import DecodeError, compact_json, load_json
 from .protocol import Claim, Protocol, Snapshot
 from .tables import Column
 from .words import plural
@@ -265,7 +264,7 @@ def _round(value: float | None) -> float | None:
 
 
 def to_json(status: Status) -> str:
-    return json.dumps(status.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    return compact_json(status.to_dict())
 
 
 def duration(seconds: float | None) -> str:
