@@ -56,17 +56,24 @@ def base_parser(description: str, runs: int) -> argparse.ArgumentParser:
 @contextlib.contextmanager
 def private_redis(binary: str | None = None) -> Iterator[Any]:
     """A redis-server of our own on 127.0.0.1:<free port>, no persistence; stopped on exit."""
-    from blpopq.embedded import RedisServer, free_port
+    from blpopq.embedded import RedisServer
 
-    port = free_port()
-    while port == FORBIDDEN_PORT:  # free_port() never returns a bound port, but be explicit
-        port = free_port()
-    server = RedisServer(binary=binary, port=port)
+    server = RedisServer(binary=binary, port=loopback_port())
     server.start()
     try:
         yield server
     finally:
         server.close()
+
+
+def loopback_port() -> int:
+    """A free loopback port for a private redis-server, never the shared one's."""
+    from blpopq.embedded import free_port
+
+    port = free_port()
+    while port == FORBIDDEN_PORT:  # free_port() never returns a bound port, but be explicit
+        port = free_port()
+    return port
 
 
 def connect(url: str) -> redis.Redis:

@@ -140,13 +140,9 @@ def count_worker(tree: str, tasks: int, tmp: Path) -> float:
 
 
 def count_redis(tree: str, tasks: int, tmp: Path) -> float:
-    from blpopq.embedded import free_port
-
     counts = []
     for n in (FEW, FEW + tasks):
-        port = free_port()
-        while port == B.FORBIDDEN_PORT:
-            port = free_port()
+        port = B.loopback_port()
         out = tmp / f"redis.{n}.out"
         server = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "redis-server",
